@@ -1,0 +1,61 @@
+import { status } from '@grpc/grpc-js';
+
+/**
+ * Stable codes of {@link AltsError}. Each maps to the gRPC status a grpc-go or grpc-java user
+ * would see for the same failure (SPEC §3.7: a failed handshake or a broken record stream is a
+ * connection failure, UNAVAILABLE; a bad option is the caller's mistake, INVALID_ARGUMENT).
+ */
+export const ALTS_ERROR_STATUS = {
+  /** An option or argument given to the library is invalid. */
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  /** ALTS refused to run: not on Google Cloud and no handshaker address was configured. */
+  UNTRUSTED_PLATFORM: status.UNAVAILABLE,
+  /** The handshaker service could not be reached or its stream broke. */
+  HANDSHAKER_UNAVAILABLE: status.UNAVAILABLE,
+  /** The handshaker service answered with a non-OK status. */
+  HANDSHAKER_ERROR: status.UNAVAILABLE,
+  /** The handshaker service sent a response that breaks the protocol (bad field values). */
+  BAD_HANDSHAKER_RESPONSE: status.UNAVAILABLE,
+  /** The local and peer RPC protocol versions have no common version. */
+  RPC_VERSION_MISMATCH: status.UNAVAILABLE,
+  /** The handshake did not finish before its deadline. */
+  HANDSHAKE_TIMEOUT: status.UNAVAILABLE,
+  /** The peer closed the connection or stopped talking during the handshake. */
+  PEER_CLOSED: status.UNAVAILABLE,
+  /** The handshake was cancelled (channel closed, server shut down). */
+  CANCELLED: status.UNAVAILABLE,
+  /** A record frame is malformed: bad length or type. */
+  BAD_FRAME: status.UNAVAILABLE,
+  /** A record failed authentication (tampered, replayed, reordered or reflected). */
+  AUTH_FAILED: status.UNAVAILABLE,
+  /** The frame counter of a direction is exhausted; the connection can carry no more records. */
+  COUNTER_OVERFLOW: status.UNAVAILABLE,
+  /** The connection ended inside a record. */
+  TRUNCATED: status.UNAVAILABLE,
+} as const;
+
+export type AltsErrorCode = keyof typeof ALTS_ERROR_STATUS;
+
+const ALTS_ERROR_MARK = Symbol.for('@grpc-alts/alts.AltsError');
+
+/** The one error type of this library: a stable `code`, the gRPC status it maps to, and a `cause`. */
+export class AltsError extends Error {
+  override readonly name = 'AltsError';
+  readonly code: AltsErrorCode;
+  readonly [ALTS_ERROR_MARK] = true;
+
+  constructor(code: AltsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`[${code}] ${message}`, options);
+    this.code = code;
+  }
+
+  /** The gRPC status code a caller sees for this failure. */
+  get grpcCode(): status {
+    return ALTS_ERROR_STATUS[this.code];
+  }
+
+  /** True for an AltsError from any copy of this library (instanceof fails across copies). */
+  static is(value: unknown): value is AltsError {
+    return typeof value === 'object' && value !== null && ALTS_ERROR_MARK in value;
+  }
+}

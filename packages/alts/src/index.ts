@@ -1,0 +1,1 @@
+export { ALTS_ERROR_STATUS, AltsError, type AltsErrorCode } from './errors.js';

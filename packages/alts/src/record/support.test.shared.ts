@@ -1,0 +1,188 @@
+// Shared by the record tests (not a test itself; `*.test.*` keeps it out of the published package).
+import { createCipheriv, createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+export interface AesGcmVector {
+  id: string;
+  key: string;
+  counter: string;
+  plaintext: string;
+  ciphertext_and_tag: string;
+  sender: 'client' | 'server';
+}
+export interface RekeyVector {
+  id: string;
+  key: string;
+  nonce: string;
+  aad: string;
+  plaintext: string;
+  ciphertext_and_tag: string;
+  derived_aes_key: string;
+  masked_nonce: string;
+  kdf_counter: string;
+}
+export interface CounterIncrementVector {
+  overflow_len: number;
+  before: string;
+  after: string;
+}
+export interface CounterOverflowVector {
+  overflow_len: number;
+  start: string;
+}
+export interface DerivedRecordVector {
+  name: string;
+  record_protocol: string;
+  key: string;
+  sender: 'client' | 'server';
+  frame_index: number;
+  counter: string;
+  plaintext: string;
+  ciphertext_and_tag: string;
+  frame: string;
+  derived_aes_key?: string;
+  masked_nonce?: string;
+}
+export interface Vectors {
+  constants: Record<string, number | string>;
+  aes128gcm: AesGcmVector[];
+  rekey_aead: RekeyVector[];
+  counter_increment: CounterIncrementVector[];
+  counter_overflow: CounterOverflowVector[];
+  initial_counters: {
+    client_outbound_and_server_inbound: string;
+    server_outbound_and_client_inbound: string;
+  };
+  derived_records: DerivedRecordVector[];
+}
+
+/** The repository root: the nearest ancestor of this file holding tsconfig.base.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'tsconfig.base.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('record tests: cannot find the repository root (tsconfig.base.json)');
+    dir = parent;
+  }
+}
+
+let cached: Vectors | undefined;
+
+/** Loads `../shared/alts/vectors.json` (beside the repository), the single source of the vectors. */
+export function loadVectors(): Vectors {
+  if (cached !== undefined) return cached;
+  const path = resolve(repoRoot(), '..', 'shared', 'alts', 'vectors.json');
+  if (!existsSync(path)) {
+    throw new Error(
+      `record tests: test vectors not found at ${path}; check out shared/ beside the repository`,
+    );
+  }
+  cached = JSON.parse(readFileSync(path, 'utf8')) as Vectors;
+  return cached;
+}
+
+export function hex(value: string): Buffer {
+  return Buffer.from(value, 'hex');
+}
+
+/** Fast deterministic bytes (AES-CTR keystream) for bulk transfers. */
+export function pseudoRandomBytes(length: number, seed: number): Buffer {
+  const key = Buffer.alloc(16);
+  key.writeUInt32LE(seed);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  return cipher.update(Buffer.alloc(length));
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A connected pair of real loopback TCP sockets. */
+export async function loopbackPair(): Promise<[client: Socket, server: Socket]> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  const accepted = new Promise<Socket>((done) => server.once('connection', done));
+  const client = netConnect(address.port, '127.0.0.1');
+  await new Promise<void>((done, fail) => {
+    client.once('connect', done);
+    client.once('error', fail);
+  });
+  const serverSide = await accepted;
+  server.close();
+  return [client, serverSide];
+}
+
+/**
+ * A stand-in for a net.Socket whose inbound chunks the test controls exactly (`feed`, `feedEnd`)
+ * and whose outbound bytes it records (`written`). Honours pause/resume like a real socket.
+ */
+export class FakeSocket extends Duplex {
+  readonly writtenChunks: Buffer[] = [];
+  remoteAddress = '10.0.0.1';
+  remotePort = 4242;
+  localAddress = '10.0.0.2';
+  localPort = 443;
+  noDelay: boolean | undefined;
+  refed = true;
+
+  constructor() {
+    super({ allowHalfOpen: true });
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.writtenChunks.push(chunk);
+    callback();
+  }
+
+  feed(chunk: Uint8Array): void {
+    this.push(Buffer.from(chunk));
+  }
+
+  feedEnd(): void {
+    this.push(null);
+  }
+
+  get written(): Buffer {
+    return Buffer.concat(this.writtenChunks);
+  }
+
+  setNoDelay(noDelay?: boolean): this {
+    this.noDelay = noDelay;
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
+  ref(): this {
+    this.refed = true;
+    return this;
+  }
+  unref(): this {
+    this.refed = false;
+    return this;
+  }
+  address(): { address: string; family: string; port: number } {
+    return { address: this.localAddress, family: 'IPv4', port: this.localPort };
+  }
+
+  asSocket(): Socket {
+    return this as unknown as Socket;
+  }
+}
+
+/** Resolves on the next macrotask, after pending nextTicks and I/O callbacks. */
+export function tick(): Promise<void> {
+  return new Promise((done) => setImmediate(done));
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AltsError } from '../errors.js';
+import {
+  checkPlatform,
+  checkTimeout,
+  DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
+  maxConcurrentHandshakes,
+  resolveHandshakerAddress,
+} from './config.js';
+import { isGcpProductName, isRunningOnGcp } from './platform.js';
+
+describe('handshaker address resolution', () => {
+  it('defaults to the metadata server, not explicit', () => {
+    assert.deepEqual(resolveHandshakerAddress(undefined, {}), {
+      address: DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
+      explicit: false,
+    });
+    assert.equal(DEFAULT_HANDSHAKER_SERVICE_ADDRESS, 'metadata.google.internal.:8080');
+  });
+
+  it('prefers the option, then ALTS_HANDSHAKER_SERVICE_ADDRESS, then GCE_METADATA_HOST with port 8080', () => {
+    const env = { ALTS_HANDSHAKER_SERVICE_ADDRESS: '127.0.0.1:9000', GCE_METADATA_HOST: 'meta:80' };
+    assert.equal(resolveHandshakerAddress('localhost:1', env).address, 'localhost:1');
+    assert.equal(resolveHandshakerAddress(undefined, env).address, '127.0.0.1:9000');
+    assert.equal(resolveHandshakerAddress(undefined, { GCE_METADATA_HOST: 'meta:80' }).address, 'meta:8080');
+    assert.equal(resolveHandshakerAddress(undefined, { GCE_METADATA_HOST: 'meta' }).address, 'meta:8080');
+    assert.equal(resolveHandshakerAddress(undefined, { GCE_METADATA_HOST: '[::1]' }).address, '[::1]:8080');
+    assert.equal(
+      resolveHandshakerAddress(undefined, { GCE_METADATA_HOST: '[::1]:80' }).address,
+      '[::1]:8080',
+    );
+    assert.ok(resolveHandshakerAddress(undefined, env).explicit);
+  });
+
+  it('rejects an empty option', () => {
+    assert.throws(
+      () => resolveHandshakerAddress('  ', {}),
+      (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT',
+    );
+  });
+});
+
+describe('HARDENING 27: platform gate', () => {
+  it('recognises the GCE product names after trimming', () => {
+    assert.ok(isGcpProductName('Google Compute Engine\n'));
+    assert.ok(isGcpProductName(' Google '));
+    assert.ok(!isGcpProductName('Google Compute Engine (fake)'));
+    assert.ok(!isGcpProductName('KVM'));
+    assert.ok(!isGcpProductName(undefined));
+  });
+
+  it('uses an injected product-name reader', () => {
+    assert.equal(
+      isRunningOnGcp(() => 'Google'),
+      true,
+    );
+    assert.equal(
+      isRunningOnGcp(() => undefined),
+      false,
+    );
+  });
+
+  it('fails closed off Google Cloud with the default address, with a message that says how to opt in', () => {
+    const offGcp = () => 'Standard PC';
+    assert.throws(
+      () => checkPlatform(resolveHandshakerAddress(undefined, {}), offGcp),
+      (e) =>
+        AltsError.is(e) &&
+        e.code === 'UNTRUSTED_PLATFORM' &&
+        /only supported on Google Cloud/.test(e.message) &&
+        /ALTS_HANDSHAKER_SERVICE_ADDRESS/.test(e.message),
+    );
+  });
+
+  it('lets an explicit handshaker address opt in off Google Cloud, and allows the default on GCE', () => {
+    checkPlatform(resolveHandshakerAddress('127.0.0.1:1', {}), () => 'Standard PC');
+    checkPlatform(resolveHandshakerAddress(undefined, {}), () => 'Google Compute Engine');
+  });
+});
+
+describe('limits', () => {
+  it('GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES is parsed and clamped to [1, 100] like grpc-go', () => {
+    assert.equal(maxConcurrentHandshakes({}), 100);
+    assert.equal(maxConcurrentHandshakes({ GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: '7' }), 7);
+    assert.equal(maxConcurrentHandshakes({ GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: '0' }), 1);
+    assert.equal(maxConcurrentHandshakes({ GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: '1000' }), 100);
+    assert.equal(
+      maxConcurrentHandshakes({ GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: '99999999999999999999' }),
+      100,
+    );
+    assert.equal(maxConcurrentHandshakes({ GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: '-3' }), 100);
+    assert.equal(maxConcurrentHandshakes({ GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES: 'many' }), 100);
+  });
+
+  it('handshake timeouts are positive integers up to 2 minutes', () => {
+    assert.equal(checkTimeout('t', undefined, 20_000), 20_000);
+    assert.equal(checkTimeout('t', 500, 20_000), 500);
+    for (const bad of [0, -1, 1.5, 120_001, Number.NaN]) {
+      assert.throws(
+        () => checkTimeout('t', bad, 1),
+        (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT',
+      );
+    }
+  });
+});

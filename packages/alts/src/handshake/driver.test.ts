@@ -1,0 +1,441 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HandshakeProtocol } from '@grpc-alts/handshaker-proto';
+import { AltsError } from '../errors.js';
+import {
+  CLIENT_FINISHED,
+  CLIENT_INIT,
+  FAKE_KEY,
+  type FakeHandshaker,
+  type FakeHandshakerOptions,
+  startFakeHandshaker,
+} from '../testing/fake-handshaker.js';
+import { type HandshakeParams, runHandshake } from './driver.js';
+import {
+  acquireHandshakerChannel,
+  type HandshakerChannelRef,
+  openHandshakerChannelsForTesting,
+} from './handshaker-client.js';
+import { HandshakeLimiter } from './limiter.js';
+
+/** Every test socket, destroyed after each test so leak checks see only the library's resources. */
+const testSockets: Socket[] = [];
+
+/** A connected loopback socket pair: [client side, server side]. */
+async function socketPair(): Promise<[Socket, Socket, NetServer]> {
+  const listener = createServer({ pauseOnConnect: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const address = listener.address();
+  assert.ok(address && typeof address === 'object');
+  const accepted = once(listener, 'connection') as Promise<[Socket]>;
+  const client = connect(address.port, '127.0.0.1');
+  const [[server]] = await Promise.all([accepted, once(client, 'connect')]);
+  listener.close();
+  testSockets.push(client, server);
+  return [client, server, listener];
+}
+
+function params(
+  ref: HandshakerChannelRef,
+  side: 'client' | 'server',
+  extra: Partial<HandshakeParams> = {},
+): HandshakeParams {
+  return {
+    side,
+    client: ref.client,
+    handshakerAddress: 'test',
+    limiter: new HandshakeLimiter(100),
+    timeoutMs: 5_000,
+    maxFrameSize: 1_048_576,
+    ...(side === 'client'
+      ? { targetServiceAccounts: ['server@test.iam.gserviceaccount.com'], targetName: 'booking:8080' }
+      : {}),
+    ...extra,
+  };
+}
+
+async function withFake<T>(
+  options: FakeHandshakerOptions,
+  fn: (fake: FakeHandshaker, ref: HandshakerChannelRef) => Promise<T>,
+) {
+  const fake = await startFakeHandshaker(options);
+  const ref = acquireHandshakerChannel(fake.address);
+  try {
+    return await fn(fake, ref);
+  } finally {
+    ref.release();
+    await fake.stop();
+  }
+}
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: AltsError['code'],
+  pattern?: RegExp,
+): Promise<AltsError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(AltsError.is(err), `expected an AltsError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (pattern) assert.match(err.message, pattern);
+    return err;
+  }
+  assert.fail(`expected a ${code} failure`);
+}
+
+/** Resources (sockets, timers, handles) still alive, ignoring the test runner's own. */
+function liveResources(): number {
+  return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap').length;
+}
+
+async function settleTo(baseline: number): Promise<number> {
+  for (let i = 0; i < 50 && liveResources() > baseline; i++) await sleep(20);
+  return liveResources();
+}
+
+describe('ALTS handshake driver', () => {
+  let baseline = 0;
+  before(async () => {
+    await sleep(10);
+    baseline = liveResources();
+  });
+  afterEach(() => {
+    for (const socket of testSockets.splice(0)) socket.destroy();
+  });
+  after(() => assert.equal(openHandshakerChannelsForTesting(), 0, 'handshaker channels released'));
+
+  it('completes both sides over loopback, with the exact start requests of SPEC §3.1', async () => {
+    await withFake({}, async (fake, ref) => {
+      const [c, s] = await socketPair();
+      const [client, server] = await Promise.all([
+        runHandshake(c, params(ref, 'client')),
+        runHandshake(s, params(ref, 'server')),
+      ]);
+      assert.deepEqual(client.keyData, FAKE_KEY.subarray(0, 44));
+      assert.deepEqual(server.keyData, client.keyData);
+      assert.equal(client.context.peerServiceAccount, 'server@test.iam.gserviceaccount.com');
+      assert.equal(client.context.localServiceAccount, 'client@test.iam.gserviceaccount.com');
+      assert.equal(server.context.peerServiceAccount, 'client@test.iam.gserviceaccount.com');
+      assert.equal(client.context.securityLevel, 'INTEGRITY_AND_PRIVACY');
+      assert.deepEqual(client.context.peerRpcVersions, {
+        max: { major: 2, minor: 1 },
+        min: { major: 2, minor: 1 },
+      });
+      assert.equal(client.peerMaxFrameSize, 16384);
+      assert.equal(client.leftover.length, 0);
+
+      const clientStart = fake.requests.find((r) => r.clientStart)?.clientStart;
+      assert.deepEqual(clientStart, {
+        handshakeSecurityProtocol: HandshakeProtocol.ALTS,
+        applicationProtocols: ['grpc'],
+        recordProtocols: ['ALTSRP_GCM_AES128_REKEY'],
+        targetIdentities: [
+          { serviceAccount: 'server@test.iam.gserviceaccount.com', hostname: undefined, attributes: {} },
+        ],
+        localIdentity: undefined,
+        localEndpoint: undefined,
+        remoteEndpoint: undefined,
+        targetName: 'booking:8080',
+        rpcVersions: { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } },
+        maxFrameSize: 1_048_576,
+        accessToken: '',
+        transportProtocolPreferences: undefined,
+      });
+      const serverStart = fake.requests.find((r) => r.serverStart)?.serverStart;
+      assert.ok(serverStart);
+      assert.deepEqual(serverStart.applicationProtocols, ['grpc']);
+      assert.deepEqual(Object.keys(serverStart.handshakeParameters), ['2']);
+      assert.deepEqual(serverStart.handshakeParameters[2]?.recordProtocols, ['ALTSRP_GCM_AES128_REKEY']);
+      assert.deepEqual(serverStart.inBytes, CLIENT_INIT);
+      assert.deepEqual(serverStart.rpcVersions, {
+        maxRpcVersion: { major: 2, minor: 1 },
+        minRpcVersion: { major: 2, minor: 1 },
+      });
+      assert.equal(serverStart.maxFrameSize, 1_048_576);
+      c.destroy();
+      s.destroy();
+    });
+  });
+
+  it('hands the bytes after the peer’s last handshake message to the record layer (leftover)', async () => {
+    const trailer = Buffer.from('first-records');
+    await withFake({ clientTrailer: trailer }, async (_fake, ref) => {
+      const [c, s] = await socketPair();
+      const [, server] = await Promise.all([
+        runHandshake(c, params(ref, 'client')),
+        runHandshake(s, params(ref, 'server')),
+      ]);
+      assert.deepEqual(server.leftover, trailer);
+      c.destroy();
+      s.destroy();
+    });
+  });
+
+  it('accepts peer messages split across many reads, and re-sends bytes the handshaker did not consume', async () => {
+    for (const consume of ['all', 'none'] as const) {
+      await withFake({ consume }, async (fake, ref) => {
+        const [peer, s] = await socketPair();
+        const done = runHandshake(s, params(ref, 'server'));
+        for (const byte of Buffer.concat([CLIENT_INIT, CLIENT_FINISHED])) {
+          peer.write(Buffer.from([byte]));
+          await sleep(1);
+        }
+        const server = await done;
+        assert.equal(server.context.peerServiceAccount, 'client@test.iam.gserviceaccount.com');
+        const sentToHandshaker = fake.requests.length;
+        assert.ok(sentToHandshaker > 3, `several next requests (${sentToHandshaker})`);
+        if (consume === 'none') {
+          const last = fake.requests.at(-1)?.next?.inBytes;
+          assert.deepEqual(last, CLIENT_FINISHED, 'unconsumed bytes were re-sent in front of new ones');
+        }
+        peer.destroy();
+        s.destroy();
+      });
+    }
+  });
+
+  it('HARDENING 18: handshaker service down fails fast with HANDSHAKER_UNAVAILABLE', async () => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const ref = acquireHandshakerChannel(`127.0.0.1:${port}`);
+    const [c] = await socketPair();
+    const started = Date.now();
+    await rejectsWith(runHandshake(c, params(ref, 'client')), 'HANDSHAKER_UNAVAILABLE');
+    assert.ok(Date.now() - started < 2_000, 'failed fast');
+    assert.ok(c.destroyed, 'socket destroyed');
+    ref.release();
+  });
+
+  it('HARDENING 19: a hanging handshaker trips the deadline, cancels the stream and destroys the socket', async () => {
+    await withFake({ override: () => 'hang' }, async (fake, ref) => {
+      const [c] = await socketPair();
+      await rejectsWith(
+        runHandshake(c, params(ref, 'client', { timeoutMs: 300 })),
+        'HANDSHAKE_TIMEOUT',
+        /300 ms/,
+      );
+      assert.ok(c.destroyed);
+      for (let i = 0; i < 50 && fake.open > 0; i++) await sleep(10);
+      assert.equal(fake.open, 0, 'handshaker stream closed');
+    });
+  });
+
+  it('HARDENING 20: a silent peer trips the deadline; a peer closing mid-handshake fails fast', async () => {
+    await withFake({}, async (_fake, ref) => {
+      const [c, s] = await socketPair();
+      s.pause();
+      await rejectsWith(runHandshake(c, params(ref, 'client', { timeoutMs: 300 })), 'HANDSHAKE_TIMEOUT');
+      s.destroy();
+
+      const [c2, s2] = await socketPair();
+      const failing = runHandshake(c2, params(ref, 'client'));
+      s2.once('data', () => s2.destroy());
+      s2.resume();
+      const started = Date.now();
+      await rejectsWith(failing, 'PEER_CLOSED');
+      assert.ok(Date.now() - started < 1_000);
+
+      const [c3, s3] = await socketPair();
+      const silentClient = runHandshake(s3, params(ref, 'server', { timeoutMs: 300 }));
+      await rejectsWith(silentClient, 'HANDSHAKE_TIMEOUT');
+      c3.destroy();
+    });
+  });
+
+  it('HARDENING 21: a non-OK status fails with its details after sending its out_frames to the peer', async () => {
+    const alert = Buffer.from('ALERT: bad peer');
+    await withFake(
+      {
+        override: (req) =>
+          req.clientStart
+            ? {
+                outFrames: alert,
+                bytesConsumed: 0,
+                result: undefined,
+                status: { code: 7, details: 'service account refused' },
+              }
+            : undefined,
+      },
+      async (_fake, ref) => {
+        const [c, s] = await socketPair();
+        const received: Buffer[] = [];
+        s.on('data', (d: Buffer) => received.push(d));
+        s.resume();
+        await rejectsWith(
+          runHandshake(c, params(ref, 'client')),
+          'HANDSHAKER_ERROR',
+          /service account refused/,
+        );
+        await once(s, 'end');
+        assert.deepEqual(Buffer.concat(received), alert);
+        s.destroy();
+      },
+    );
+  });
+
+  const badResults: Array<
+    [string, NonNullable<FakeHandshakerOptions['override']>, AltsError['code'], RegExp]
+  > = [
+    [
+      'HARDENING 22: bytes_consumed beyond in_bytes',
+      (req, def) => (req.serverStart ? { ...def, bytesConsumed: 11 } : undefined),
+      'BAD_HANDSHAKER_RESPONSE',
+      /out of bound/,
+    ],
+    [
+      'HARDENING 22: key_data shorter than 44 bytes',
+      (_req, def) =>
+        def.result ? { ...def, result: { ...def.result, keyData: Buffer.alloc(43) } } : undefined,
+      'BAD_HANDSHAKER_RESPONSE',
+      /43 bytes of key data/,
+    ],
+    [
+      'HARDENING 22: unknown record protocol',
+      (_req, def) =>
+        def.result ? { ...def, result: { ...def.result, recordProtocol: 'ALTSRP_GCM_AES256' } } : undefined,
+      'BAD_HANDSHAKER_RESPONSE',
+      /unknown resulted record protocol/,
+    ],
+    [
+      'HARDENING 23: missing peer RPC versions',
+      (_req, def) =>
+        def.result ? { ...def, result: { ...def.result, peerRpcVersions: undefined } } : undefined,
+      'RPC_VERSION_MISMATCH',
+      /did not send/,
+    ],
+    [
+      'HARDENING 23: incompatible peer RPC versions',
+      (_req, def) =>
+        def.result
+          ? {
+              ...def,
+              result: {
+                ...def.result,
+                peerRpcVersions: {
+                  maxRpcVersion: { major: 3, minor: 0 },
+                  minRpcVersion: { major: 3, minor: 0 },
+                },
+              },
+            }
+          : undefined,
+      'RPC_VERSION_MISMATCH',
+      /not compatible/,
+    ],
+  ];
+  for (const [name, override, code, pattern] of badResults) {
+    it(name, async () => {
+      await withFake({ override }, async (_fake, ref) => {
+        const [c, s] = await socketPair();
+        const results = await Promise.allSettled([
+          runHandshake(c, params(ref, 'client', { timeoutMs: 2_000 })),
+          runHandshake(s, params(ref, 'server', { timeoutMs: 2_000 })),
+        ]);
+        const failure = results.find(
+          (r) => r.status === 'rejected' && AltsError.is(r.reason) && r.reason.code === code,
+        );
+        assert.ok(
+          failure && failure.status === 'rejected',
+          `one side fails with ${code}: ${JSON.stringify(results.map((r) => r.status))}`,
+        );
+        assert.match((failure.reason as Error).message, pattern);
+        assert.ok(c.destroyed || s.destroyed);
+        c.destroy();
+        s.destroy();
+      });
+    });
+  }
+
+  it('HARDENING 24: a target identity the handshaker refuses fails the client with the reason', async () => {
+    await withFake(
+      {
+        override: (req) =>
+          req.clientStart &&
+          !req.clientStart.targetIdentities.some(
+            (t) => t.serviceAccount === 'server@test.iam.gserviceaccount.com',
+          )
+            ? {
+                outFrames: Buffer.alloc(0),
+                bytesConsumed: 0,
+                result: undefined,
+                status: { code: 7, details: 'peer server@test is not a target identity' },
+              }
+            : undefined,
+      },
+      async (_fake, ref) => {
+        const [c] = await socketPair();
+        await rejectsWith(
+          runHandshake(
+            c,
+            params(ref, 'client', { targetServiceAccounts: ['other@test.iam.gserviceaccount.com'] }),
+          ),
+          'HANDSHAKER_ERROR',
+          /not a target identity/,
+        );
+      },
+    );
+  });
+
+  it('HARDENING 25: 10× the concurrency limit all succeed, never more than the limit in flight', async () => {
+    await withFake({}, async (fake, ref) => {
+      const limit = 3;
+      const clientLimiter = new HandshakeLimiter(limit);
+      const serverLimiter = new HandshakeLimiter(limit);
+      const pairs = await Promise.all(Array.from({ length: 10 * limit }, () => socketPair()));
+      const outcomes = await Promise.all(
+        pairs.flatMap(([c, s]) => [
+          runHandshake(c, params(ref, 'client', { limiter: clientLimiter })),
+          runHandshake(s, params(ref, 'server', { limiter: serverLimiter })),
+        ]),
+      );
+      assert.equal(outcomes.length, 20 * limit);
+      assert.ok(fake.maxOpen <= 2 * limit, `at most ${2 * limit} streams at once, saw ${fake.maxOpen}`);
+      assert.equal(clientLimiter.active + serverLimiter.active, 0);
+      for (const [c, s] of pairs) {
+        c.destroy();
+        s.destroy();
+      }
+    });
+  });
+
+  it('a queued handshake’s wait counts against its deadline', async () => {
+    await withFake({ override: () => 'hang' }, async (_fake, ref) => {
+      const limiter = new HandshakeLimiter(1);
+      const [c1] = await socketPair();
+      const [c2] = await socketPair();
+      const first = runHandshake(c1, params(ref, 'client', { limiter, timeoutMs: 400 }));
+      const second = runHandshake(c2, params(ref, 'client', { limiter, timeoutMs: 200 }));
+      await rejectsWith(second, 'HANDSHAKE_TIMEOUT');
+      await rejectsWith(first, 'HANDSHAKE_TIMEOUT');
+      assert.equal(limiter.active, 0);
+      assert.equal(limiter.waiting, 0);
+    });
+  });
+
+  it('cancellation through the signal aborts an in-flight handshake', async () => {
+    await withFake({ override: () => 'hang' }, async (_fake, ref) => {
+      const [c] = await socketPair();
+      const abort = new AbortController();
+      const running = runHandshake(c, params(ref, 'client', { signal: abort.signal }));
+      setTimeout(() => abort.abort(), 50);
+      await rejectsWith(running, 'CANCELLED');
+      assert.ok(c.destroyed);
+    });
+  });
+
+  it('HARDENING 26: no handles, timers or streams are left after the failures above', async () => {
+    const now = await settleTo(baseline);
+    assert.ok(
+      now <= baseline,
+      `live resources ${now} > baseline ${baseline}: ${process.getActiveResourcesInfo().join(',')}`,
+    );
+    assert.equal(openHandshakerChannelsForTesting(), 0);
+  });
+});

@@ -1,0 +1,133 @@
+import { type ClientDuplexStream, credentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  type HandshakerReq,
+  type HandshakerResp,
+  HandshakerServiceClient,
+} from '@grpc-alts/handshaker-proto';
+import { AltsError } from '../errors.js';
+
+/**
+ * Channel options for the handshaker: no service config lookups (grpc-go
+ * WithDisableServiceConfig, avoids TXT queries) and no retries (C-core grpc.enable_retries = 0):
+ * a handshake stream is never replayed.
+ */
+const HANDSHAKER_CHANNEL_OPTIONS = {
+  'grpc.service_config_disable_resolution': 1,
+  'grpc.enable_retries': 0,
+} as const;
+
+interface SharedChannel {
+  client: HandshakerServiceClient;
+  users: number;
+}
+
+const channels = new Map<string, SharedChannel>();
+
+/** A reference to the one shared handshaker channel of an address; release() when done with it. */
+export interface HandshakerChannelRef {
+  readonly client: HandshakerServiceClient;
+  release(): void;
+}
+
+/**
+ * One plaintext channel per handshaker address, shared by every handshake (as grpc-go's
+ * handshaker/service cache), closed when its last user releases it so nothing outlives its users.
+ */
+export function acquireHandshakerChannel(address: string): HandshakerChannelRef {
+  let shared = channels.get(address);
+  if (!shared) {
+    shared = {
+      client: new HandshakerServiceClient(address, credentials.createInsecure(), HANDSHAKER_CHANNEL_OPTIONS),
+      users: 0,
+    };
+    channels.set(address, shared);
+  }
+  shared.users++;
+  const entry = shared;
+  let released = false;
+  return {
+    client: entry.client,
+    release() {
+      if (released) return;
+      released = true;
+      entry.users--;
+      if (entry.users === 0) {
+        channels.delete(address);
+        entry.client.close();
+      }
+    },
+  };
+}
+
+/** Open handshaker channels, for leak assertions in tests. */
+export function openHandshakerChannelsForTesting(): number {
+  return channels.size;
+}
+
+/**
+ * One DoHandshake stream driven in strict request/response lock-step, as all three reference
+ * libraries do: every request waits for exactly one response.
+ */
+export class HandshakerStream {
+  readonly #call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
+  #pending: { resolve: (r: HandshakerResp) => void; reject: (e: AltsError) => void } | undefined;
+  #failure: AltsError | undefined;
+  #closed = false;
+
+  constructor(client: HandshakerServiceClient, deadline: Date, address: string) {
+    this.#call = client.doHandshake({ deadline });
+    this.#call.on('data', (resp: HandshakerResp) => {
+      const pending = this.#pending;
+      this.#pending = undefined;
+      if (pending) pending.resolve(resp);
+      else
+        this.#fail(
+          new AltsError('BAD_HANDSHAKER_RESPONSE', 'the handshaker service sent an unrequested response'),
+        );
+    });
+    this.#call.on('error', (err: ServiceError) => {
+      if (this.#closed) return;
+      this.#fail(
+        new AltsError(
+          'HANDSHAKER_UNAVAILABLE',
+          `the ALTS handshaker service at ${address} failed: ${err.details || err.message}`,
+          { cause: err },
+        ),
+      );
+    });
+    this.#call.on('end', () => {
+      if (this.#closed) return;
+      this.#fail(
+        new AltsError('HANDSHAKER_UNAVAILABLE', `the ALTS handshaker service at ${address} ended the stream`),
+      );
+    });
+  }
+
+  /** Sends one request and resolves with its response. */
+  send(request: HandshakerReq): Promise<HandshakerResp> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closed) return Promise.reject(new AltsError('CANCELLED', 'the handshaker stream is closed'));
+    if (this.#pending) throw new Error('HandshakerStream.send called while a request is outstanding');
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#call.write(request);
+    });
+  }
+
+  /** Half-closes, then cancels: the handshake is over either way and the stream must not linger. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending?.reject(new AltsError('CANCELLED', 'the handshaker stream was closed'));
+    this.#pending = undefined;
+    this.#call.end();
+    this.#call.cancel();
+  }
+
+  #fail(error: AltsError): void {
+    this.#failure ??= error;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.reject(this.#failure);
+  }
+}

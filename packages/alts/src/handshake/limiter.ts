@@ -1,0 +1,64 @@
+import { AltsError } from '../errors.js';
+
+/**
+ * A counting semaphore with a FIFO queue: handshakes past the limit wait for a slot (grpc-go
+ * blocks in Acquire, C-core and java queue) instead of failing.
+ */
+export class HandshakeLimiter {
+  #active = 0;
+  readonly #waiters: Array<() => void> = [];
+
+  constructor(readonly limit: number) {}
+
+  /** Handshakes holding a slot now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Handshakes waiting for a slot. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Resolves with a release function once a slot is free. The signal aborts the wait (the
+   * handshake's deadline or cancellation), rejecting with the signal's reason.
+   */
+  acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(abortReason(signal));
+    if (this.#active < this.limit) {
+      this.#active++;
+      return Promise.resolve(this.#releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener('abort', onAbort);
+        this.#active++;
+        resolve(this.#releaser());
+      };
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(grant);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(grant);
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#active--;
+      this.#waiters.shift()?.();
+    };
+  }
+}
+
+export function abortReason(signal: AbortSignal): AltsError {
+  return AltsError.is(signal.reason)
+    ? signal.reason
+    : new AltsError('CANCELLED', 'the ALTS handshake was cancelled', { cause: signal.reason });
+}

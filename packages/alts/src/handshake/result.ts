@@ -1,0 +1,112 @@
+import type { HandshakerResult, RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
+import { AltsError } from '../errors.js';
+
+/** The only record protocol gRPC negotiates today (SPEC §4.1). */
+export const ALTS_RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
+export const ALTS_APPLICATION_PROTOCOL = 'grpc';
+/** 32-byte KDF key + 12-byte nonce mask (go keyLength, java KEY_LENGTH, core kAltsAes128GcmRekeyKeyLength). */
+export const REKEY_KEY_DATA_BYTES = 44;
+
+/** What every implementation sends: max and min RPC protocol version 2.1 (SPEC §8). */
+export const LOCAL_RPC_VERSIONS: RpcProtocolVersions = {
+  maxRpcVersion: { major: 2, minor: 1 },
+  minRpcVersion: { major: 2, minor: 1 },
+};
+
+/** Security levels of the ALTS context, named as in transport_security_common.proto. */
+export type SecurityLevelName = 'SECURITY_NONE' | 'INTEGRITY_ONLY' | 'INTEGRITY_AND_PRIVACY';
+
+/** An RPC protocol version, major.minor. */
+export interface RpcVersion {
+  major: number;
+  minor: number;
+}
+
+/** The peer's ALTS identity and the negotiated protocols of one connection (AltsContext proto). */
+export interface AltsContext {
+  applicationProtocol: string;
+  recordProtocol: string;
+  /** Always INTEGRITY_AND_PRIVACY for the record protocol we negotiate (as grpc-go and grpc-java). */
+  securityLevel: SecurityLevelName;
+  peerServiceAccount: string;
+  localServiceAccount: string;
+  peerRpcVersions: { max: RpcVersion; min: RpcVersion };
+  peerAttributes: Readonly<Record<string, string>>;
+}
+
+/** A validated handshake result: the context plus what the record layer needs. */
+export interface ValidatedResult {
+  context: AltsContext;
+  /** The first 44 bytes of key_data; never logged. */
+  keyData: Buffer;
+  /** The peer's advertised max frame size, 0 when it sent none. */
+  peerMaxFrameSize: number;
+}
+
+function compare(a: RpcVersion, b: RpcVersion): number {
+  return a.major !== b.major ? a.major - b.major : a.minor - b.minor;
+}
+
+const format = (v: { max: RpcVersion; min: RpcVersion }) =>
+  `max ${v.max.major}.${v.max.minor}, min ${v.min.major}.${v.min.minor}`;
+
+/**
+ * The compatibility check shared by go, java and C-core: the highest common version is
+ * min(local.max, peer.max); compatible iff it is at least max(local.min, peer.min).
+ */
+export function checkRpcVersions(
+  local: { max: RpcVersion; min: RpcVersion },
+  peer: { max: RpcVersion; min: RpcVersion },
+): RpcVersion {
+  const maxCommon = compare(local.max, peer.max) <= 0 ? local.max : peer.max;
+  const minCommon = compare(local.min, peer.min) >= 0 ? local.min : peer.min;
+  if (compare(maxCommon, minCommon) < 0) {
+    throw new AltsError(
+      'RPC_VERSION_MISMATCH',
+      `peer RPC protocol versions (${format(peer)}) are not compatible with ours (${format(local)})`,
+    );
+  }
+  return maxCommon;
+}
+
+function versions(v: RpcProtocolVersions): { max: RpcVersion; min: RpcVersion } | undefined {
+  if (!v.maxRpcVersion || !v.minRpcVersion) return undefined;
+  return {
+    max: { major: v.maxRpcVersion.major, minor: v.maxRpcVersion.minor },
+    min: { major: v.minRpcVersion.major, minor: v.minRpcVersion.minor },
+  };
+}
+
+/** The checks of SPEC §3.13, strictest of the three libraries where they differ in our favour. */
+export function validateResult(result: HandshakerResult): ValidatedResult {
+  if (result.recordProtocol !== ALTS_RECORD_PROTOCOL) {
+    throw new AltsError(
+      'BAD_HANDSHAKER_RESPONSE',
+      `unknown resulted record protocol ${JSON.stringify(result.recordProtocol)}: expected ${ALTS_RECORD_PROTOCOL}`,
+    );
+  }
+  if (result.keyData.length < REKEY_KEY_DATA_BYTES) {
+    throw new AltsError(
+      'BAD_HANDSHAKER_RESPONSE',
+      `the handshaker returned ${result.keyData.length} bytes of key data; ${REKEY_KEY_DATA_BYTES} are needed`,
+    );
+  }
+  const peer = result.peerRpcVersions && versions(result.peerRpcVersions);
+  if (!peer) throw new AltsError('RPC_VERSION_MISMATCH', 'the peer did not send its RPC protocol versions');
+  const local = versions(LOCAL_RPC_VERSIONS);
+  if (!local) throw new Error('LOCAL_RPC_VERSIONS is incomplete');
+  checkRpcVersions(local, peer);
+  return {
+    context: {
+      applicationProtocol: result.applicationProtocol,
+      recordProtocol: result.recordProtocol,
+      securityLevel: 'INTEGRITY_AND_PRIVACY',
+      peerServiceAccount: result.peerIdentity?.serviceAccount ?? '',
+      localServiceAccount: result.localIdentity?.serviceAccount ?? '',
+      peerRpcVersions: peer,
+      peerAttributes: Object.freeze({ ...(result.peerIdentity?.attributes ?? {}) }),
+    },
+    keyData: Buffer.from(result.keyData.subarray(0, REKEY_KEY_DATA_BYTES)),
+    peerMaxFrameSize: result.maxFrameSize,
+  };
+}

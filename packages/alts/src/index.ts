@@ -1,1 +1,16 @@
 export { ALTS_ERROR_STATUS, AltsError, type AltsErrorCode } from './errors.js';
+export { checkClientAuthorization, clientAuthorizationInterceptor } from './grpc/authorization.js';
+export {
+  type AltsChannelCredentialsOptions,
+  createAltsChannelCredentials,
+} from './grpc/channel-credentials.js';
+export { type AltsAuthContext, type CallWithAuthContext, getAltsContext } from './grpc/context.js';
+export type { AltsCommonOptions } from './grpc/options.js';
+export { type AltsServer, type AltsServerOptions, createAltsServer } from './grpc/server.js';
+export {
+  DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
+  GCE_METADATA_HOST_ENV,
+  HANDSHAKER_ADDRESS_ENV,
+  MAX_CONCURRENT_HANDSHAKES_ENV,
+} from './handshake/config.js';
+export type { AltsContext, RpcVersion, SecurityLevelName } from './handshake/result.js';

@@ -1,4 +1,5 @@
 import { AltsError } from '../errors.js';
+import { maxConcurrentHandshakes } from './config.js';
 
 /**
  * A counting semaphore with a FIFO queue: handshakes past the limit wait for a slot (grpc-go
@@ -61,4 +62,15 @@ export function abortReason(signal: AbortSignal): AltsError {
   return AltsError.is(signal.reason)
     ? signal.reason
     : new AltsError('CANCELLED', 'the ALTS handshake was cancelled', { cause: signal.reason });
+}
+
+const processLimiters: Partial<Record<'client' | 'server', HandshakeLimiter>> = {};
+
+/**
+ * The process-wide limiter of one direction (client and server handshakes are counted apart, as
+ * in grpc-go and C-core), sized once from GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES.
+ */
+export function handshakeLimiter(side: 'client' | 'server'): HandshakeLimiter {
+  processLimiters[side] ??= new HandshakeLimiter(maxConcurrentHandshakes());
+  return processLimiters[side];
 }

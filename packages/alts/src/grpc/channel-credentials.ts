@@ -1,0 +1,133 @@
+import type { Socket } from 'node:net';
+import { CallCredentials, ChannelCredentials, type ChannelOptions, experimental } from '@grpc/grpc-js';
+import { AltsError } from '../errors.js';
+import { DEFAULT_CLIENT_HANDSHAKE_TIMEOUT_MS } from '../handshake/config.js';
+import { runHandshake } from '../handshake/driver.js';
+import { acquireHandshakerChannel } from '../handshake/handshaker-client.js';
+import { handshakeLimiter } from '../handshake/limiter.js';
+import type { AltsContext } from '../handshake/result.js';
+import { negotiateWriteFrameSize } from '../record/frame.js';
+import { createProtectedStream } from '../record/protected-stream.js';
+import { type AltsCommonOptions, type ResolvedCommon, resolveCommon } from './options.js';
+
+/** Options of {@link createAltsChannelCredentials}. */
+export interface AltsChannelCredentialsOptions extends AltsCommonOptions {
+  /**
+   * Service accounts the server may run as (grpc-java `addTargetServiceAccount`): the handshaker
+   * refuses a server outside the list. Empty: any server the handshaker authenticates.
+   */
+  targetServiceAccounts?: readonly string[];
+  /** Called after each successful handshake with the server's ALTS context and the channel target. */
+  onHandshake?: (context: AltsContext, target: string) => void;
+}
+
+class AltsChannelCredentials extends ChannelCredentials {
+  readonly #common: ResolvedCommon;
+  readonly #targets: readonly string[];
+  readonly #onHandshake: AltsChannelCredentialsOptions['onHandshake'];
+
+  constructor(
+    common: ResolvedCommon,
+    targets: readonly string[],
+    onHandshake: AltsChannelCredentialsOptions['onHandshake'],
+  ) {
+    super();
+    this.#common = common;
+    this.#targets = targets;
+    this.#onHandshake = onHandshake;
+  }
+
+  override _isSecure(): boolean {
+    return true;
+  }
+
+  /** Equal options share subchannels (and so connections) across channels to the same target. */
+  override _equals(other: ChannelCredentials): boolean {
+    if (other === this) return true;
+    if (!(other instanceof AltsChannelCredentials)) return false;
+    const a = this.#common;
+    const b = other.#common;
+    return (
+      a.handshaker.address === b.handshaker.address &&
+      a.timeoutMs === b.timeoutMs &&
+      a.maxFrameSize === b.maxFrameSize &&
+      this.#onHandshake === other.#onHandshake &&
+      this.#targets.length === other.#targets.length &&
+      this.#targets.every((t, i) => t === other.#targets[i])
+    );
+  }
+
+  override _createSecureConnector(
+    channelTarget: experimental.GrpcUri,
+    options: ChannelOptions,
+    callCredentials?: CallCredentials,
+  ): experimental.SecureConnector {
+    const common = this.#common;
+    const targets = this.#targets;
+    const onHandshake = this.#onHandshake;
+    const authority = options['grpc.default_authority'] ?? channelTarget.path;
+    const target = experimental.uriToString(channelTarget);
+    const handshaker = acquireHandshakerChannel(common.handshaker.address);
+    // grpc-js never cancels a connect() in flight: destroy() must, or a closed channel would
+    // keep handshaking (GRPC-JS.md §1.3).
+    const lifetime = new AbortController();
+    let destroyed = false;
+    const calls = callCredentials ?? CallCredentials.createEmpty();
+    return {
+      async connect(socket: Socket): Promise<experimental.SecureConnectResult> {
+        if (destroyed) throw new AltsError('CANCELLED', 'the ALTS channel was closed');
+        const outcome = await runHandshake(socket, {
+          side: 'client',
+          client: handshaker.client,
+          handshakerAddress: common.handshaker.address,
+          limiter: handshakeLimiter('client'),
+          timeoutMs: common.timeoutMs,
+          maxFrameSize: common.maxFrameSize,
+          targetServiceAccounts: targets,
+          targetName: String(authority),
+          signal: lifetime.signal,
+        });
+        const stream = createProtectedStream(socket, {
+          recordProtocol: outcome.context.recordProtocol,
+          keyData: outcome.keyData,
+          side: 'client',
+          leftover: outcome.leftover,
+          writeFrameSize: negotiateWriteFrameSize(outcome.peerMaxFrameSize, common.maxFrameSize),
+        });
+        outcome.keyData.fill(0);
+        onHandshake?.(outcome.context, target);
+        return { socket: stream as unknown as Socket, secure: true };
+      },
+      waitForReady: () => Promise.resolve(),
+      getCallCredentials: () => calls,
+      destroy() {
+        if (destroyed) return;
+        destroyed = true;
+        lifetime.abort(new AltsError('CANCELLED', 'the ALTS channel was closed'));
+        handshaker.release();
+      },
+    };
+  }
+}
+
+/**
+ * ALTS channel credentials for any grpc-js client (generated clients, `new grpc.Client`,
+ * `credentials.combineChannelCredentials` with call credentials). A failed handshake fails calls
+ * with UNAVAILABLE and the handshaker's reason, and grpc-js reconnects with its usual backoff.
+ *
+ * Throws AltsError INVALID_ARGUMENT for bad options, UNTRUSTED_PLATFORM off Google Cloud when no
+ * handshaker address was configured.
+ */
+export function createAltsChannelCredentials(
+  options: AltsChannelCredentialsOptions = {},
+): ChannelCredentials {
+  const common = resolveCommon(options, DEFAULT_CLIENT_HANDSHAKE_TIMEOUT_MS);
+  const targets = options.targetServiceAccounts ?? [];
+  if (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string' || t.trim() === '')) {
+    throw new AltsError('INVALID_ARGUMENT', 'targetServiceAccounts must be a list of non-empty strings');
+  }
+  if (options.onHandshake !== undefined && typeof options.onHandshake !== 'function') {
+    throw new AltsError('INVALID_ARGUMENT', 'onHandshake must be a function');
+  }
+  return new AltsChannelCredentials(common, Object.freeze(targets.map((t) => t.trim())), options.onHandshake);
+}

@@ -1,0 +1,411 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CallCredentials,
+  type Client,
+  credentials,
+  Metadata,
+  makeGenericClientConstructor,
+  type ServiceDefinition,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import { AltsError } from '../errors.js';
+import { openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
+import {
+  type AltsContext,
+  type AltsServer,
+  checkClientAuthorization,
+  clientAuthorizationInterceptor,
+  createAltsChannelCredentials,
+  createAltsServer,
+  getAltsContext,
+} from '../index.js';
+import { type FakeHandshaker, startFakeHandshaker } from '../testing/fake-handshaker.js';
+
+const CLIENT_SA = 'frontend@hospital.iam.gserviceaccount.com';
+const SERVER_SA = 'backend@hospital.iam.gserviceaccount.com';
+const MAX_MESSAGE = 16 * 1024 * 1024;
+
+const passthrough = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
+const method = (name: string, requestStream: boolean, responseStream: boolean) => ({
+  path: `/test.Echo/${name}`,
+  requestStream,
+  responseStream,
+  requestSerialize: passthrough.serialize,
+  requestDeserialize: passthrough.deserialize,
+  responseSerialize: passthrough.serialize,
+  responseDeserialize: passthrough.deserialize,
+});
+const EchoService = {
+  unary: method('Unary', false, false),
+  serverStream: method('ServerStream', false, true),
+  clientStream: method('ClientStream', true, false),
+  bidi: method('Bidi', true, true),
+} satisfies ServiceDefinition;
+
+interface EchoClient extends Client {
+  unary(req: Buffer, md: Metadata, opts: object, cb: (e: ServiceError | null, r?: Buffer) => void): unknown;
+  serverStream(req: Buffer): NodeJS.ReadableStream & { cancel(): void };
+  clientStream(cb: (e: ServiceError | null, r?: Buffer) => void): NodeJS.WritableStream;
+  bidi(): NodeJS.ReadWriteStream;
+}
+const EchoClient = makeGenericClientConstructor(EchoService, 'Echo') as unknown as new (
+  address: string,
+  creds: ReturnType<typeof createAltsChannelCredentials>,
+  options?: object,
+) => EchoClient;
+
+const seen: {
+  contexts: Array<AltsContext | undefined>;
+  metadata: Metadata[];
+  handlerRuns: number;
+  auth: unknown[];
+} = {
+  contexts: [],
+  metadata: [],
+  handlerRuns: 0,
+  auth: [],
+};
+
+function echoImpl(delayMs = 0) {
+  return {
+    unary: (
+      call: { request: Buffer; metadata: Metadata; getAuthContext(): object },
+      cb: (e: null, r: Buffer) => void,
+    ) => {
+      seen.handlerRuns++;
+      seen.contexts.push(getAltsContext(call as never));
+      seen.metadata.push(call.metadata);
+      seen.auth.push(call.getAuthContext());
+      setTimeout(() => cb(null, call.request), delayMs);
+    },
+    serverStream: (call: { request: Buffer; write(b: Buffer): void; end(): void }) => {
+      const count = call.request.readUInt32BE(0);
+      for (let i = 0; i < count; i++) call.write(Buffer.alloc(64 * 1024, i));
+      call.end();
+    },
+    clientStream: (call: NodeJS.ReadableStream, cb: (e: null, r: Buffer) => void) => {
+      let total = 0;
+      call.on('data', (d: Buffer) => {
+        total += d.length;
+      });
+      call.on('end', () => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(total);
+        cb(null, out);
+      });
+    },
+    bidi: (call: NodeJS.ReadWriteStream) => {
+      call.on('data', (d: Buffer) => call.write(d));
+      call.on('end', () => call.end());
+    },
+  };
+}
+
+function unary(
+  client: EchoClient,
+  payload: Buffer,
+  md = new Metadata(),
+  deadlineMs = 10_000,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    client.unary(payload, md, { deadline: Date.now() + deadlineMs }, (e, r) =>
+      e ? reject(e) : resolve(r as Buffer),
+    ),
+  );
+}
+
+async function callError(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  assert.fail('expected the call to fail');
+}
+
+describe('ALTS for grpc-js', () => {
+  let fake: FakeHandshaker;
+  const servers: AltsServer[] = [];
+  const clients: Client[] = [];
+  let baselineResources = 0;
+
+  async function startServer(port = 0, options: Parameters<typeof createAltsServer>[0] = {}, delayMs = 0) {
+    const server = createAltsServer({
+      handshakerServiceAddress: fake.address,
+      serverOptions: {
+        'grpc.max_receive_message_length': MAX_MESSAGE,
+        'grpc.max_send_message_length': MAX_MESSAGE,
+      },
+      ...options,
+    });
+    server.addService(EchoService, echoImpl(delayMs));
+    const bound = await server.listen(`127.0.0.1:${port}`);
+    servers.push(server);
+    return { server, port: bound };
+  }
+
+  function newClient(port: number, options: Parameters<typeof createAltsChannelCredentials>[0] = {}) {
+    const client = new EchoClient(
+      `127.0.0.1:${port}`,
+      createAltsChannelCredentials({
+        handshakerServiceAddress: fake.address,
+        targetServiceAccounts: [SERVER_SA],
+        ...options,
+      }),
+      { 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE },
+    );
+    clients.push(client);
+    return client;
+  }
+
+  before(async () => {
+    baselineResources = process.getActiveResourcesInfo().length;
+    fake = await startFakeHandshaker({
+      clientIdentity: CLIENT_SA,
+      serverIdentity: SERVER_SA,
+      override: (req, def) =>
+        req.clientStart && !req.clientStart.targetIdentities.some((t) => t.serviceAccount === SERVER_SA)
+          ? {
+              ...def,
+              outFrames: Buffer.alloc(0),
+              status: {
+                code: status.PERMISSION_DENIED,
+                details: `server ${SERVER_SA} is not a target identity`,
+              },
+            }
+          : undefined,
+    });
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const s of servers) s.forceShutdown();
+    await fake.stop();
+  });
+
+  it('carries unary calls and gives the handler the client’s ALTS context and an alts AuthContext', async () => {
+    const { port } = await startServer();
+    const contexts: AltsContext[] = [];
+    const client = newClient(port, { onHandshake: (ctx) => contexts.push(ctx) });
+    const reply = await unary(client, Buffer.from('PT-1204'));
+    assert.equal(reply.toString(), 'PT-1204');
+    const ctx = seen.contexts.at(-1);
+    assert.equal(ctx?.peerServiceAccount, CLIENT_SA);
+    assert.equal(ctx?.localServiceAccount, SERVER_SA);
+    assert.equal(ctx?.recordProtocol, 'ALTSRP_GCM_AES128_REKEY');
+    assert.equal(ctx?.securityLevel, 'INTEGRITY_AND_PRIVACY');
+    assert.equal((seen.auth.at(-1) as { transportSecurityType?: string }).transportSecurityType, 'alts');
+    assert.equal(contexts[0]?.peerServiceAccount, SERVER_SA, 'client sees the server identity');
+  });
+
+  it('streams: server, client and bidi; 1 MiB and 8 MiB messages', async () => {
+    const { port } = await startServer();
+    const client = newClient(port);
+    for (const size of [1024 * 1024, 8 * 1024 * 1024]) {
+      const payload = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 4096) payload[i] = i & 0xff;
+      assert.ok((await unary(client, payload)).equals(payload), `${size} bytes intact`);
+    }
+    const count = Buffer.alloc(4);
+    count.writeUInt32BE(32);
+    let received = 0;
+    for await (const chunk of client.serverStream(count)) received += (chunk as Buffer).length;
+    assert.equal(received, 32 * 64 * 1024);
+
+    const total = await new Promise<Buffer>((resolve, reject) => {
+      const w = client.clientStream((e, r) => (e ? reject(e) : resolve(r as Buffer)));
+      for (let i = 0; i < 100; i++) w.write(Buffer.alloc(10_000, i));
+      w.end();
+    });
+    assert.equal(total.readUInt32BE(0), 1_000_000);
+
+    const bidi = client.bidi();
+    const echoed: string[] = [];
+    bidi.on('data', (d: Buffer) => echoed.push(d.toString()));
+    for (const word of ['a', 'b', 'c']) bidi.write(Buffer.from(word));
+    bidi.end();
+    await new Promise((r) => bidi.on('end', r));
+    assert.deepEqual(echoed, ['a', 'b', 'c']);
+  });
+
+  it('200 concurrent calls on one channel', async () => {
+    const { port } = await startServer();
+    const client = newClient(port);
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => unary(client, Buffer.from(`call-${i}`))),
+    );
+    replies.forEach((r, i) => assert.equal(r.toString(), `call-${i}`));
+  });
+
+  it('two channels with equal options share one connection', async () => {
+    const { port } = await startServer();
+    const before = fake.requests.filter((r) => r.serverStart).length;
+    const a = newClient(port);
+    const b = newClient(port);
+    await unary(a, Buffer.from('a'));
+    await unary(b, Buffer.from('b'));
+    assert.equal(fake.requests.filter((r) => r.serverStart).length - before, 1, 'one handshake');
+  });
+
+  it('the authorization interceptor admits the allowed account and rejects others before the handler runs', async () => {
+    const allowed = await startServer(0, {
+      interceptors: [clientAuthorizationInterceptor([CLIENT_SA.toUpperCase()])],
+    });
+    assert.equal((await unary(newClient(allowed.port), Buffer.from('ok'))).toString(), 'ok');
+
+    const denied = await startServer(0, {
+      interceptors: [clientAuthorizationInterceptor(['intruder@x.iam.gserviceaccount.com'])],
+    });
+    const runs = seen.handlerRuns;
+    const err = await callError(unary(newClient(denied.port), Buffer.from('no')));
+    assert.equal(err.code, status.PERMISSION_DENIED);
+    assert.equal(err.details, `Client ${CLIENT_SA} is not authorized`);
+    assert.equal(seen.handlerRuns, runs, 'handler never ran');
+  });
+
+  it('checkClientAuthorization returns java-style statuses', () => {
+    const altsCall = { getAuthContext: () => seen.auth.at(-1) as object };
+    assert.equal(checkClientAuthorization(altsCall, [CLIENT_SA]).code, status.OK);
+    assert.deepEqual(
+      [checkClientAuthorization(altsCall, ['x@y']).code, checkClientAuthorization(altsCall, ['x@y']).details],
+      [status.PERMISSION_DENIED, `Client ${CLIENT_SA} is not authorized`],
+    );
+    const spoof = {
+      getAuthContext: () => ({
+        transportSecurityType: 'alts',
+        altsContext: { peerServiceAccount: CLIENT_SA },
+      }),
+    };
+    assert.equal(checkClientAuthorization(spoof, [CLIENT_SA]).details, 'Peer ALTS AuthContext not found');
+    assert.throws(
+      () => checkClientAuthorization(altsCall, []),
+      (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT',
+    );
+  });
+
+  it('a target service account mismatch fails UNAVAILABLE with the handshaker’s reason', async () => {
+    const { port } = await startServer();
+    const client = newClient(port, {
+      targetServiceAccounts: ['someone-else@hospital.iam.gserviceaccount.com'],
+    });
+    const err = await callError(unary(client, Buffer.from('x'), new Metadata(), 3_000));
+    assert.equal(err.code, status.UNAVAILABLE);
+    assert.match(err.details, /is not a target identity/);
+  });
+
+  it('composed call credentials reach the server', async () => {
+    const { port } = await startServer();
+    const callCreds = CallCredentials.createFromMetadataGenerator((_p, cb) => {
+      const md = new Metadata();
+      md.set('x-booking-token', 'token-123');
+      cb(null, md);
+    });
+    const client = new EchoClient(
+      `127.0.0.1:${port}`,
+      credentials.combineChannelCredentials(
+        createAltsChannelCredentials({
+          handshakerServiceAddress: fake.address,
+          targetServiceAccounts: [SERVER_SA],
+        }),
+        callCreds,
+      ),
+    );
+    clients.push(client);
+    await unary(client, Buffer.from('x'));
+    assert.deepEqual(seen.metadata.at(-1)?.get('x-booking-token'), ['token-123']);
+  });
+
+  it('reconnects after a server restart', async () => {
+    const first = await startServer();
+    const client = newClient(first.port);
+    await unary(client, Buffer.from('before'));
+    first.server.forceShutdown();
+    const second = await startServer(first.port);
+    assert.equal(second.port, first.port);
+    let reply: Buffer | undefined;
+    for (let attempt = 0; attempt < 50 && !reply; attempt++) {
+      reply = await unary(client, Buffer.from('after')).catch(() => undefined);
+      if (!reply) await sleep(100);
+    }
+    assert.equal(reply?.toString(), 'after');
+  });
+
+  it('tryShutdown lets calls in flight finish; forceShutdown closes everything', async () => {
+    const { server, port } = await startServer(0, {}, 300);
+    const client = newClient(port);
+    await unary(client, Buffer.from('warm'));
+    const inFlight = unary(client, Buffer.from('in-flight'));
+    await sleep(50);
+    const shutdown = server.tryShutdown();
+    assert.equal((await inFlight).toString(), 'in-flight');
+    await shutdown;
+
+    const forced = await startServer(0, {}, 5_000);
+    const client2 = newClient(forced.port);
+    const doomed = unary(client2, Buffer.from('x'));
+    await sleep(200);
+    forced.server.forceShutdown();
+    const err = await callError(doomed);
+    assert.ok([status.UNAVAILABLE, status.CANCELLED, status.INTERNAL].includes(err.code), `code ${err.code}`);
+  });
+
+  it('rejects bad options and, off Google Cloud, the default handshaker (INVALID_ARGUMENT, UNTRUSTED_PLATFORM)', () => {
+    const code = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return AltsError.is(e) ? e.code : String(e);
+      }
+      return 'no error';
+    };
+    assert.equal(
+      code(() => createAltsChannelCredentials({ productNameReaderForTesting: () => 'KVM' })),
+      'UNTRUSTED_PLATFORM',
+    );
+    assert.equal(
+      code(() => createAltsServer({ productNameReaderForTesting: () => 'KVM' })),
+      'UNTRUSTED_PLATFORM',
+    );
+    assert.equal(
+      code(() => createAltsChannelCredentials({ handshakerServiceAddress: 'h:1', maxFrameSize: 100 })),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => createAltsChannelCredentials({ handshakerServiceAddress: 'h:1', handshakeTimeoutMs: 0 })),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() =>
+        createAltsChannelCredentials({ handshakerServiceAddress: 'h:1', targetServiceAccounts: [''] }),
+      ),
+      'INVALID_ARGUMENT',
+    );
+    const server = createAltsServer({ handshakerServiceAddress: 'h:1' });
+    return assert.rejects(server.listen('nonsense'), (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT');
+  });
+
+  it('leaves no handles, handshaker channels or servers behind', async () => {
+    for (const c of clients.splice(0)) c.close();
+    await Promise.all(servers.splice(0).map((s) => s.tryShutdown()));
+    for (let i = 0; i < 100 && openHandshakerChannelsForTesting() > 0; i++) await sleep(20);
+    assert.equal(openHandshakerChannelsForTesting(), 0);
+    let live = process.getActiveResourcesInfo();
+    for (
+      let i = 0;
+      i < 100 && live.filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length > 1;
+      i++
+    ) {
+      await sleep(50);
+      live = process.getActiveResourcesInfo();
+    }
+    // The fake handshaker's own listener is the one TCPServerWrap left until after().
+    assert.deepEqual(
+      live.filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap'),
+      ['TCPServerWrap'],
+      `live: ${live.join(',')} (baseline ${baselineResources})`,
+    );
+  });
+});

@@ -1,4 +1,19 @@
 export {
+  type Booking,
+  type BookingLookup,
+  BookingsFileError,
+  createBookingService,
+  loadBookings,
+  parseBookings,
+  validateBookingRequest,
+} from './bookings.js';
+export {
+  createOtBookingClient,
+  createOtBookingServer,
+  type OtBookingClientOptions,
+  type OtBookingServerOptions,
+} from './factories.js';
+export {
   BookingRequest,
   BookingResponse,
   OtBookingServiceClient,

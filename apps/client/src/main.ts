@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// ot-booking-client: asks the OT booking back end for a booking over ALTS (AltsOtBookingClient).
+import { parseArgs } from 'node:util';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { AltsError } from '@grpc-alts/alts';
+import { type BookingResponse, createOtBookingClient } from '@grpc-alts/ot-booking';
+
+const USAGE = `Usage: ot-booking-client [options] <server-address> <server-service-account>...
+
+Calls otbooking.OtBookingService/getBookingInfo over ALTS; the server must run as one of the
+given service accounts.
+
+Options:
+  --patient <id>        patient ID (default PT-1204)
+  --doctor <id>         doctor ID (default DC-3904)
+  --description <text>  request description (default empty)
+  --timeout <seconds>   call deadline, handshake included (default 10)
+  --handshaker <addr>   ALTS handshaker service host:port (default: ALTS_HANDSHAKER_SERVICE_ADDRESS,
+                        GCE_METADATA_HOST, then metadata.google.internal.:8080 on Google Cloud)
+  --json                print the booking as JSON
+  --help                show this help
+
+Exit status: 0 success, 2 usage error, 64 + gRPC status code when the call fails.
+`;
+const EXIT_USAGE = 2;
+/** grpcurl's convention: failures exit with 64 + the gRPC status code. */
+const EXIT_RPC_BASE = 64;
+const MAX_TIMEOUT_SECONDS = 3600;
+
+function usage(message: string): never {
+  process.stderr.write(`ot-booking-client: ${message}\n\n${USAGE}`);
+  process.exit(EXIT_USAGE);
+}
+
+function fail(code: status, details: string): never {
+  process.stderr.write(`${status[code]}: ${details}\n`);
+  process.exit(EXIT_RPC_BASE + code);
+}
+
+function parse() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        patient: { type: 'string', default: 'PT-1204' },
+        doctor: { type: 'string', default: 'DC-3904' },
+        description: { type: 'string', default: '' },
+        timeout: { type: 'string', default: '10' },
+        handshaker: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+}
+
+const { values, positionals } = parse();
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const [address, ...serverAccounts] = positionals;
+if (!address || serverAccounts.length === 0)
+  usage('a server address and at least one server service account are required');
+const timeout = Number(values.timeout);
+if (!(timeout > 0 && timeout <= MAX_TIMEOUT_SECONDS))
+  usage(`--timeout must be in (0, ${MAX_TIMEOUT_SECONDS}] seconds`);
+
+let client: ReturnType<typeof createOtBookingClient>;
+try {
+  client = createOtBookingClient(address, {
+    targetServiceAccounts: serverAccounts,
+    ...(values.handshaker === undefined ? {} : { handshakerServiceAddress: values.handshaker }),
+  });
+} catch (err) {
+  if (AltsError.is(err)) fail(err.grpcCode, err.message);
+  throw err;
+}
+const request = { patientID: values.patient, doctorID: values.doctor, description: values.description };
+client.getBookingInfo(
+  request,
+  new Metadata(),
+  { deadline: Date.now() + timeout * 1000 },
+  (err: ServiceError | null, booking?: BookingResponse) => {
+    client.close();
+    if (err) fail(err.code, err.details);
+    if (!booking) fail(status.INTERNAL, 'empty response');
+    if (values.json) process.stdout.write(`${JSON.stringify({ ...request, ...booking })}\n`);
+    else
+      process.stdout.write(
+        `Booking for ${request.patientID} with ${request.doctorID}: ${booking.bookingDate} (${booking.condition})\n`,
+      );
+  },
+);

@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** How long a child may take to print its READY line. */
+const READY_TIMEOUT_MS = 15_000;
+/** How long a child may take to exit after SIGTERM before it is killed. */
+const STOP_TIMEOUT_MS = 5_000;
+
+const children = new Set<ChildProcess>();
+
+export interface Started {
+  child: ChildProcess;
+  /** The address from the READY line. */
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `node <script> ...args` and resolves once it prints `READY <address>` on stdout. */
+export function startReady(
+  name: string,
+  script: string,
+  args: string[],
+  onLog: (line: string) => void,
+): Promise<Started> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) =>
+    onLog(`${name} | ${l}`),
+  );
+  const stop = () => stopChild(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS} ms`));
+    }, READY_TIMEOUT_MS);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before it was ready`));
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const match = /^READY (\S+)$/.exec(line);
+      if (!match?.[1]) return;
+      clearTimeout(timer);
+      resolve({ child, address: match[1], stop });
+    });
+  });
+}
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node <script> ...args` to completion, bounded in time. */
+export function run(script: string, args: string[], timeoutMs = 20_000): Promise<Ran> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) =>
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: stdout.trim(), stderr: stderr.trim() });
+    }),
+  );
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Stops every child still running. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+}

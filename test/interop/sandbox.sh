@@ -95,14 +95,25 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/alts-sandbox.XXXXXX")
 child=
 cleanup() {
   if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
-    kill -TERM "$child" 2>/dev/null || true
+    # unshare --fork blocks SIGTERM/SIGINT in itself: give the command (the
+    # namespace's init, unshare's only child) a TERM and 2 s, then KILL
+    # unshare; --kill-child then SIGKILLs the namespace's init, and with it
+    # every process of the PID namespace.
+    local inner i
+    inner=$(cat "/proc/$child/task/$child/children" 2>/dev/null || pgrep -P "$child" 2>/dev/null || true)
+    if [[ -n "$inner" ]]; then
+      kill -TERM $inner 2>/dev/null || true
+    fi
+    for i in $(seq 20); do
+      kill -0 "$child" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$child" 2>/dev/null || true
     wait "$child" 2>/dev/null || true
   fi
   rmdir "$dir" 2>/dev/null || true
 }
 trap cleanup EXIT
-# Forward termination to unshare; --kill-child then SIGKILLs the namespace's
-# init, which takes every process in the PID namespace with it.
 trap 'exit 143' TERM
 trap 'exit 130' INT
 trap 'exit 129' HUP

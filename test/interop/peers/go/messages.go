@@ -25,13 +25,17 @@ type BookingResponse struct {
 	Condition   string // field 2
 }
 
-func (m *BookingRequest) Reset()         { *m = BookingRequest{} }
-func (m *BookingRequest) String() string { return fmt.Sprintf("BookingRequest{%d bytes}", len(m.Description)) }
-func (*BookingRequest) ProtoMessage()    {}
+func (m *BookingRequest) Reset() { *m = BookingRequest{} }
+func (m *BookingRequest) String() string {
+	return fmt.Sprintf("BookingRequest{%d bytes}", len(m.Description))
+}
+func (*BookingRequest) ProtoMessage() {}
 
-func (m *BookingResponse) Reset()         { *m = BookingResponse{} }
-func (m *BookingResponse) String() string { return fmt.Sprintf("BookingResponse{%d bytes}", len(m.Condition)) }
-func (*BookingResponse) ProtoMessage()    {}
+func (m *BookingResponse) Reset() { *m = BookingResponse{} }
+func (m *BookingResponse) String() string {
+	return fmt.Sprintf("BookingResponse{%d bytes}", len(m.Condition))
+}
+func (*BookingResponse) ProtoMessage() {}
 
 // appendString appends a length-delimited string field (wire type 2);
 // proto3 omits empty strings.

@@ -1,0 +1,209 @@
+// End to end: the real built CLIs and emulators as processes, as a user runs them.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { run, type Started, startReady, stopAll } from 'ot-booking-demo/processes';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const EMULATOR = join(root, 'packages/alts-emulator/dist/cli.js');
+const SERVER = join(root, 'apps/server/dist/main.js');
+const CLIENT = join(root, 'apps/client/dist/main.js');
+const DEMO = join(root, 'apps/demo/dist/main.js');
+
+const CLIENT_SA = 'frontend@hospital-test.iam.gserviceaccount.com';
+const SERVER_SA = 'backend@hospital-test.iam.gserviceaccount.com';
+const OTHER_SA = 'reporting@hospital-test.iam.gserviceaccount.com';
+const UNAVAILABLE = 64 + 14;
+
+const logs: string[] = [];
+const keep = (line: string) => logs.push(line);
+
+describe('OT booking apps end to end (processes)', () => {
+  let stateDir: string;
+  let clientVm: Started;
+  let serverVm: Started;
+  let server: Started;
+  const client = (...args: string[]) => run(CLIENT, ['--handshaker', clientVm.address, ...args]);
+
+  before(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'ot-e2e-'));
+    const emulator = (name: string, sa: string) =>
+      startReady(
+        name,
+        EMULATOR,
+        ['serve', '--listen', '127.0.0.1:0', '--service-account', sa, '--state-dir', stateDir],
+        keep,
+      );
+    [clientVm, serverVm] = await Promise.all([
+      emulator('client-vm', CLIENT_SA),
+      emulator('server-vm', SERVER_SA),
+    ]);
+    server = await startReady(
+      'server',
+      SERVER,
+      ['--host', '127.0.0.1', '--port', '0', '--handshaker', serverVm.address, CLIENT_SA],
+      keep,
+    );
+  });
+  after(async () => {
+    await stopAll();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('returns the Java sample’s booking, and the server logs the caller’s service account', async () => {
+    const ok = await client(server.address, SERVER_SA);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'Booking for PT-1204 with DC-3904: 01-Jun-2024 11:30 (Gall bladder stone)');
+    const json = await client('--json', server.address, SERVER_SA);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      patientID: 'PT-1204',
+      doctorID: 'DC-3904',
+      description: '',
+      bookingDate: '01-Jun-2024 11:30',
+      condition: 'Gall bladder stone',
+    });
+    assert.ok(
+      logs.some((l) => l.includes(`getBookingInfo from ${CLIENT_SA}: patient PT-1204 doctor DC-3904: found`)),
+    );
+    assert.ok(!logs.some((l) => l.includes('Gall bladder stone')), 'the server never logs the condition');
+  });
+
+  it('rejects a caller running as another account with PERMISSION_DENIED', async () => {
+    const otherVm = await startReady(
+      'other-vm',
+      EMULATOR,
+      ['serve', '--listen', '127.0.0.1:0', '--service-account', OTHER_SA, '--state-dir', stateDir],
+      keep,
+    );
+    const denied = await run(CLIENT, ['--handshaker', otherVm.address, server.address, SERVER_SA]);
+    await otherVm.stop();
+    assert.equal(denied.code, 64 + 7);
+    assert.equal(denied.stderr, `PERMISSION_DENIED: Client ${OTHER_SA} is not authorized`);
+  });
+
+  it('fails UNAVAILABLE while the client account is disabled, and works again once enabled', async () => {
+    assert.equal((await run(EMULATOR, ['disable', CLIENT_SA, '--state-dir', stateDir])).code, 0);
+    const disabled = await client(server.address, SERVER_SA);
+    assert.equal(disabled.code, UNAVAILABLE);
+    assert.match(disabled.stderr, /^UNAVAILABLE: .*disabled/);
+    assert.equal((await run(EMULATOR, ['enable', CLIENT_SA, '--state-dir', stateDir])).code, 0);
+    assert.equal((await client(server.address, SERVER_SA)).code, 0);
+  });
+
+  it('fails UNAVAILABLE for a wrong server service account, naming the reason', async () => {
+    const wrong = await client(server.address, OTHER_SA);
+    assert.equal(wrong.code, UNAVAILABLE);
+    assert.match(wrong.stderr, new RegExp(SERVER_SA.replace(/[.]/g, '\\.')));
+  });
+
+  it('maps invalid requests and unknown patients to INVALID_ARGUMENT and NOT_FOUND', async () => {
+    const invalid = await client('--patient', 'robert;drop', server.address, SERVER_SA);
+    assert.equal(invalid.code, 64 + 3);
+    assert.equal(invalid.stderr, 'INVALID_ARGUMENT: patientID must look like PT-<digits>');
+    const badDoctor = await client('--doctor', '', server.address, SERVER_SA);
+    assert.equal(badDoctor.code, 64 + 3);
+    const unknown = await client('--patient', 'PT-9999', server.address, SERVER_SA);
+    assert.equal(unknown.code, 64 + 5);
+    assert.equal(unknown.stderr, 'NOT_FOUND: no booking for patient PT-9999 with DC-3904');
+  });
+
+  it('fails UNAVAILABLE quickly for an unreachable server', async () => {
+    const started = Date.now();
+    const unreachable = await client('--timeout', '3', '127.0.0.1:1', SERVER_SA);
+    assert.ok([UNAVAILABLE, 64 + 4].includes(unreachable.code), unreachable.stderr);
+    assert.ok(Date.now() - started < 10_000);
+  });
+
+  it('exits 2 with usage for an unknown flag or missing arguments', async () => {
+    for (const args of [['--bogus'], [], ['127.0.0.1:1'], ['--timeout', '0', 'a:1', 'sa']]) {
+      const r = await run(CLIENT, args);
+      assert.equal(r.code, 2, `client ${args.join(' ')}`);
+      assert.match(r.stderr, /Usage: ot-booking-client/);
+    }
+    for (const args of [['--bogus', CLIENT_SA], [], ['--port', '99999', CLIENT_SA]]) {
+      const r = await run(SERVER, args);
+      assert.equal(r.code, 2, `server ${args.join(' ')}`);
+      assert.match(r.stderr, /Usage: ot-booking-server/);
+    }
+    const help = await run(CLIENT, ['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Exit status/);
+  });
+
+  it('refuses a malformed bookings file with a message naming the entry', async () => {
+    const file = join(stateDir, 'bad-bookings.json');
+    await writeFile(
+      file,
+      JSON.stringify([
+        { patientID: 'PT-1', doctorID: 'DC-1', bookingDate: 'd', condition: 'c' },
+        { patientID: 'PT-2' },
+      ]),
+    );
+    const r = await run(SERVER, [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--handshaker',
+      serverVm.address,
+      '--bookings',
+      file,
+      CLIENT_SA,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad-bookings\.json: entry 1: "doctorID" must be a non-empty string/);
+    await writeFile(file, '{not json');
+    const notJson = await run(SERVER, [
+      '--port',
+      '0',
+      '--handshaker',
+      serverVm.address,
+      '--bookings',
+      file,
+      CLIENT_SA,
+    ]);
+    assert.match(notJson.stderr, /not valid JSON/);
+  });
+
+  it('fails closed off Google Cloud when no handshaker is configured', async () => {
+    const r = await run(CLIENT, ['127.0.0.1:1', SERVER_SA]);
+    assert.equal(r.code, UNAVAILABLE);
+    assert.match(r.stderr, /ALTS is only supported on Google Cloud/);
+  });
+});
+
+describe('npm run demo', () => {
+  it('prints the four scenarios, exits 0 and leaves no process behind', { timeout: 90_000 }, async () => {
+    // Its own process group: whatever the demo started and left running would still be in it.
+    const demo = spawn(process.execPath, [DEMO], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    demo.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    demo.stderr.resume();
+    const timer = setTimeout(() => demo.kill('SIGKILL'), 80_000);
+    const [code] = (await once(demo, 'close')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 0, stdout);
+    for (const expected of [
+      /✔ ot-booking-client gets the booking/,
+      /✔ the authorization interceptor rejects it: PERMISSION_DENIED/,
+      /✔ the handshake fails: UNAVAILABLE/,
+      /✔ after disabling, the already-open channel keeps working/,
+      /✔ after the restart, the channel’s new connection fails: UNAVAILABLE/,
+      /All four scenarios behaved as on Google Cloud/,
+    ]) {
+      assert.match(stdout, expected);
+    }
+    assert.doesNotMatch(stdout, /✘/);
+    const group = execFileSync('ps', ['-eo', 'pgid=,pid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.trim().split(/\s+/)[0] === String(demo.pid));
+    assert.deepEqual(group, [], 'no process of the demo is left');
+  });
+});

@@ -1,0 +1,433 @@
+// HARDENING 30 (with 2–8, 16): structure-aware fuzzing of the record layer. Random chunking × bit
+// flips × random lengths/types × reordering/replay/truncation against the frame parser and the
+// protected stream (the Duplex grpc-js runs on).
+//
+// Invariants checked on every case:
+//   - no exception escapes (each case's events are awaited; the process has an uncaught-exception
+//     and unhandled-rejection recorder that must stay empty);
+//   - every failure is a typed AltsError (BAD_FRAME, AUTH_FAILED, TRUNCATED) and the socket is
+//     destroyed with it; the stream always closes (no hang: a case that does not settle within
+//     CASE_DEADLINE_MS fails);
+//   - no plaintext from a bad frame is delivered: the plaintext read is exactly that of the frames
+//     wholly before the first altered byte;
+//   - bounded memory: a length field above 1 MiB is refused as soon as its 4 bytes are in, before
+//     EOF; the parser never keeps more than one partial frame; heap stays flat over the run.
+//
+// Reproduce: FUZZ_SEED=<seed printed by the run> FUZZ_RUNS=<n> node --test <this file>.
+// FUZZ_RUNS (default 3000, clamped to [10, 5 000 000]) is this file's case budget: 60 % go to the
+// pure parser property, 40 % to the protected-stream property. FUZZ_REPORT=<file> appends one JSON
+// line with the cases run (used by `npm run test:stress`).
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import fc from 'fast-check';
+import { AltsError } from '../errors.js';
+import { ALTSRP_GCM_AES128_REKEY, createRecordCrypter } from './crypter.js';
+import { FRAME_LENGTH_FIELD_SIZE, MAX_FRAME_LENGTH_FIELD, parseFrames, serializeFrame } from './frame.js';
+import { createProtectedStream } from './protected-stream.js';
+import { FakeSocket } from './support.test.shared.js';
+
+const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
+const RUNS = envInt('FUZZ_RUNS', 3000, 10, 5_000_000);
+const PARSER_RUNS = Math.max(1, Math.round(RUNS * 0.6));
+const STREAM_RUNS = Math.max(1, RUNS - PARSER_RUNS);
+const CASE_DEADLINE_MS = 5_000;
+const KEY = Buffer.alloc(44, 0x5c);
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '' || !/^-?\d+$/.test(raw.trim())) return fallback;
+  return Math.min(max, Math.max(min, Number(raw)));
+}
+
+function report(property: string, cases: number): void {
+  const file = process.env.FUZZ_REPORT;
+  if (file) appendFileSync(file, `${JSON.stringify({ suite: 'record', property, cases, seed: SEED })}\n`);
+}
+
+const escaped: unknown[] = [];
+const onEscape = (err: unknown) => escaped.push(err);
+process.on('uncaughtException', onEscape);
+process.on('unhandledRejection', onEscape);
+
+/** One frame sealed by the client with the test key, from frame index 0 in order. */
+function sealAll(plaintexts: readonly Buffer[]): Buffer[] {
+  const crypter = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
+  return plaintexts.map((p) => {
+    const { ciphertext, tag } = crypter.seal(p);
+    return serializeFrame(ciphertext, tag);
+  });
+}
+
+/** Splits `data` at the given cut points (taken modulo its length). */
+function chunk(data: Buffer, cuts: readonly number[]): Buffer[] {
+  if (data.length === 0) return [];
+  const points = [...new Set(cuts.map((c) => c % data.length).filter((c) => c > 0))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let start = 0;
+  for (const p of points) {
+    out.push(data.subarray(start, p));
+    start = p;
+  }
+  out.push(data.subarray(start));
+  return out;
+}
+
+/** A mutation of a well-formed record stream. */
+type Mutation =
+  | { kind: 'none' }
+  | { kind: 'flip'; positions: number[]; bits: number[] }
+  | { kind: 'length'; frame: number; value: number }
+  | { kind: 'type'; frame: number; value: number }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'insert'; at: number; bytes: Uint8Array }
+  | { kind: 'replay'; frame: number }
+  | { kind: 'swap'; frame: number }
+  | { kind: 'reflect' };
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  { weight: 1, arbitrary: fc.constant<Mutation>({ kind: 'none' }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('flip' as const),
+      positions: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+      bits: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 4, maxLength: 4 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('length' as const),
+      frame: fc.nat(),
+      value: fc.oneof(
+        u32,
+        fc.integer({ min: 0, max: 24 }),
+        fc.integer({ min: MAX_FRAME_LENGTH_FIELD - 2, max: MAX_FRAME_LENGTH_FIELD + 2 }),
+        fc.constantFrom(0xffffffff, 0x80000000, 0x7fffffff),
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('type' as const),
+      frame: fc.nat(),
+      value: fc.oneof(u32, fc.constantFrom(0, 5, 7, 0x106, 0x06000000)),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.nat(),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), frame: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('swap' as const), frame: fc.nat() }) },
+  { weight: 1, arbitrary: fc.constant<Mutation>({ kind: 'reflect' }) },
+);
+
+/** Frame start offsets in the original stream. */
+function offsets(frames: readonly Buffer[]): number[] {
+  const out: number[] = [];
+  let at = 0;
+  for (const f of frames) {
+    out.push(at);
+    at += f.length;
+  }
+  return out;
+}
+
+function applyMutation(frames: Buffer[], plaintexts: readonly Buffer[], m: Mutation): Buffer {
+  const wire = Buffer.concat(frames);
+  const starts = offsets(frames);
+  const pick = (i: number) => i % frames.length;
+  switch (m.kind) {
+    case 'none':
+      return wire;
+    case 'flip': {
+      const out = Buffer.from(wire);
+      m.positions.forEach((p, i) => {
+        const at = p % out.length;
+        out[at] = (out[at] as number) ^ (1 << (m.bits[i] ?? 0));
+      });
+      return out;
+    }
+    case 'length': {
+      const out = Buffer.from(wire);
+      out.writeUInt32LE(m.value, starts[pick(m.frame)] as number);
+      return out;
+    }
+    case 'type': {
+      const out = Buffer.from(wire);
+      out.writeUInt32LE(m.value, (starts[pick(m.frame)] as number) + FRAME_LENGTH_FIELD_SIZE);
+      return out;
+    }
+    case 'truncate':
+      return wire.subarray(0, m.at % (wire.length + 1));
+    case 'insert': {
+      const at = m.at % (wire.length + 1);
+      return Buffer.concat([wire.subarray(0, at), m.bytes, wire.subarray(at)]);
+    }
+    case 'replay': {
+      // An earlier frame sent again after its successors (HARDENING 9).
+      const i = pick(m.frame);
+      return Buffer.concat([...frames.slice(0, i + 1), frames[i] as Buffer, ...frames.slice(i + 1)]);
+    }
+    case 'swap': {
+      // Frames i and i+1 exchanged (HARDENING 10), if there are two.
+      const i = pick(m.frame);
+      if (i + 1 >= frames.length) return wire;
+      const out = [...frames];
+      [out[i], out[i + 1]] = [out[i + 1] as Buffer, out[i] as Buffer];
+      return Buffer.concat(out);
+    }
+    case 'reflect': {
+      // The server's own records (server counter space) sent back to it (HARDENING 11).
+      const server = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'server');
+      return Buffer.concat(
+        plaintexts.map((p) => {
+          const { ciphertext, tag } = server.seal(p);
+          return serializeFrame(ciphertext, tag);
+        }),
+      );
+    }
+  }
+}
+
+/**
+ * What a correct reader must deliver for `mutated` given the original frames: the plaintext of the
+ * frames wholly before the first byte where the streams differ, and whether the read must fail.
+ */
+function expectation(
+  frames: readonly Buffer[],
+  plaintexts: readonly Buffer[],
+  mutated: Buffer,
+): { plaintext: Buffer; fails: boolean } {
+  const wire = Buffer.concat(frames);
+  let diff = 0;
+  const common = Math.min(wire.length, mutated.length);
+  while (diff < common && wire[diff] === mutated[diff]) diff++;
+  const starts = offsets(frames);
+  let whole = 0;
+  while (whole < frames.length && (starts[whole] as number) + (frames[whole] as Buffer).length <= diff)
+    whole++;
+  const plaintext = Buffer.concat(plaintexts.slice(0, whole));
+  if (diff === wire.length && mutated.length === wire.length) return { plaintext, fails: false };
+  // A cut exactly at a frame boundary is a clean end (HARDENING 3); any other difference fails.
+  const atBoundary = mutated.length === diff && (diff === wire.length || starts.includes(diff));
+  return { plaintext, fails: !atBoundary };
+}
+
+/** The length field of the frame that starts at the first altered byte's frame, if over the limit. */
+function firstBadLengthIsOversized(frames: readonly Buffer[], mutated: Buffer): boolean {
+  // Walk the mutated stream the way a reader does until the first header it would reject or need.
+  let at = 0;
+  for (const f of frames) {
+    if (mutated.length < at + FRAME_LENGTH_FIELD_SIZE) return false;
+    const length = mutated.readUInt32LE(at);
+    if (length > MAX_FRAME_LENGTH_FIELD) return true;
+    if (!mutated.subarray(at, at + f.length).equals(f)) return false;
+    at += f.length;
+  }
+  return false;
+}
+
+let heapBefore = 0;
+
+/** A full GC, so heap figures compare retained memory only. */
+function forceGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+describe('HARDENING 30: record layer fuzzing', () => {
+  after(() => {
+    process.off('uncaughtException', onEscape);
+    process.off('unhandledRejection', onEscape);
+  });
+
+  test(`frame parser: random bytes and mutated frames, any chunking (seed ${SEED})`, (t) => {
+    t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} parser cases=${PARSER_RUNS}`);
+    let cases = 0;
+    const frameArb = fc.oneof(
+      // a well-formed-looking frame with a random body
+      fc.uint8Array({ maxLength: 64 }).map((body) => {
+        const f = Buffer.alloc(8 + body.length + 16);
+        f.writeUInt32LE(4 + body.length + 16, 0);
+        f.writeUInt32LE(6, 4);
+        f.set(body, 8);
+        return f;
+      }),
+      // a header with a random length and type, then a few bytes
+      fc
+        .tuple(u32, fc.oneof(fc.constant(6), u32), fc.uint8Array({ maxLength: 32 }))
+        .map(([len, type, rest]) => {
+          const f = Buffer.alloc(8 + rest.length);
+          f.writeUInt32LE(len, 0);
+          f.writeUInt32LE(type, 4);
+          f.set(rest, 8);
+          return f;
+        }),
+      fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b)),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { maxLength: 6 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (parts, cuts) => {
+          cases++;
+          const data = Buffer.concat(parts);
+          // Reference: the whole buffer at once.
+          let whole: { frames: Buffer[]; rest: number } | AltsError;
+          try {
+            const r = parseFrames(data);
+            whole = {
+              frames: r.frames.map((f) => Buffer.concat([f.ciphertext, f.tag])),
+              rest: r.rest.length,
+            };
+          } catch (err) {
+            assert.ok(AltsError.is(err) && err.code === 'BAD_FRAME', `untyped parser error: ${String(err)}`);
+            whole = err;
+          }
+          // Incremental: the same bytes in random chunks, as a reader accumulating its input.
+          let pending = Buffer.alloc(0);
+          const seen: Buffer[] = [];
+          let failure: AltsError | undefined;
+          for (const c of chunk(data, cuts)) {
+            pending = Buffer.concat([pending, c]);
+            try {
+              const r = parseFrames(pending);
+              for (const f of r.frames) {
+                assert.equal(f.tag.length, 16);
+                seen.push(Buffer.concat([f.ciphertext, f.tag]));
+              }
+              pending = Buffer.from(r.rest);
+            } catch (err) {
+              assert.ok(
+                AltsError.is(err) && err.code === 'BAD_FRAME',
+                `untyped parser error: ${String(err)}`,
+              );
+              failure = err;
+              break;
+            }
+            // Bounded memory: what is kept is one partial frame whose length passed the checks.
+            if (pending.length >= 4) assert.ok(pending.readUInt32LE(0) <= MAX_FRAME_LENGTH_FIELD);
+            if (pending.length >= 4) assert.ok(pending.length < 4 + pending.readUInt32LE(0));
+          }
+          if (AltsError.is(whole)) {
+            assert.ok(failure, 'chunked parsing accepted what whole parsing rejected');
+            assert.equal(failure.message, whole.message);
+          } else {
+            assert.equal(failure, undefined, `chunked parsing failed: ${failure?.message}`);
+            assert.deepEqual(seen, whole.frames);
+            assert.equal(pending.length, whole.rest);
+          }
+        },
+      ),
+      { seed: SEED, numRuns: PARSER_RUNS },
+    );
+    report('frame-parser', cases);
+    assert.equal(cases >= PARSER_RUNS, true);
+  });
+
+  test(`protected stream: chunking × bit flips × lengths/types × replay/reorder/reflect/truncate (seed ${SEED})`, async (t) => {
+    t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} stream cases=${STREAM_RUNS}`);
+    let cases = 0;
+    let failures = 0;
+    forceGc();
+    heapBefore = getHeapStatistics().used_heap_size;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            { weight: 1, arbitrary: fc.constant(0) },
+            { weight: 6, arbitrary: fc.integer({ min: 1, max: 200 }) },
+            { weight: 1, arbitrary: fc.integer({ min: 201, max: 20_000 }) },
+          ),
+          { minLength: 1, maxLength: 5 },
+        ),
+        mutationArb,
+        fc.array(fc.nat(), { maxLength: 16 }),
+        async (sizes, mutation, cuts) => {
+          cases++;
+          const plaintexts = sizes.map((n, i) => Buffer.alloc(n, (i * 37 + n) & 0xff));
+          const frames = sealAll(plaintexts);
+          const mutated = applyMutation(frames, plaintexts, mutation);
+          const expected = expectation(frames, plaintexts, mutated);
+          const oversized = firstBadLengthIsOversized(frames, mutated);
+
+          const fake = new FakeSocket();
+          const stream = createProtectedStream(fake.asSocket(), {
+            recordProtocol: ALTSRP_GCM_AES128_REKEY,
+            keyData: KEY,
+            side: 'server',
+            writeFrameSize: 16 * 1024,
+          });
+          const got: Buffer[] = [];
+          let error: unknown;
+          let ended = false;
+          stream.on('data', (d: Buffer) => got.push(d));
+          stream.on('end', () => {
+            ended = true;
+          });
+          stream.on('error', (e) => {
+            error = e;
+          });
+          const closed = new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(false), CASE_DEADLINE_MS);
+            stream.once('close', () => {
+              clearTimeout(timer);
+              resolve(true);
+            });
+          });
+          for (const c of chunk(mutated, cuts)) fake.feed(c);
+          if (oversized) {
+            // HARDENING 5/6: refused as soon as the length is known, without waiting for the body or EOF.
+            await new Promise((r) => setImmediate(r));
+            await new Promise((r) => setImmediate(r));
+            assert.ok(
+              AltsError.is(error) && error.code === 'BAD_FRAME',
+              `an oversized length was not refused before EOF: ${String(error)}`,
+            );
+          }
+          fake.feedEnd();
+          assert.equal(await closed, true, 'the protected stream did not close');
+          const plaintext = Buffer.concat(got);
+          if (expected.fails) {
+            failures++;
+            assert.ok(
+              AltsError.is(error) && ['BAD_FRAME', 'AUTH_FAILED', 'TRUNCATED'].includes(error.code),
+              `expected a typed record error, got ${String(error)} (mutation ${mutation.kind})`,
+            );
+            assert.equal(ended, false, 'a failed stream must not end cleanly');
+            assert.equal(fake.destroyed, true, 'the socket must be destroyed on failure');
+          } else {
+            assert.equal(error, undefined, `unexpected error ${String(error)} (mutation ${mutation.kind})`);
+            assert.equal(ended, true);
+          }
+          // No plaintext from a bad frame: exactly the frames wholly before the first altered byte.
+          assert.ok(
+            plaintext.equals(expected.plaintext),
+            `delivered ${plaintext.length} bytes, expected ${expected.plaintext.length}`,
+          );
+        },
+      ),
+      { seed: SEED, numRuns: STREAM_RUNS, endOnFailure: true },
+    );
+    report('protected-stream', cases);
+    t.diagnostic(`stream cases=${cases} failing-as-expected=${failures}`);
+    assert.ok(failures > cases / 4, 'the generator should mostly produce bad streams');
+    forceGc();
+    const grown = getHeapStatistics().used_heap_size - heapBefore;
+    // Generous: the run allocates hundreds of MB in total; what is retained must be small.
+    assert.ok(grown < 64 * 1024 * 1024, `heap grew by ${grown} bytes over the fuzz run`);
+    assert.deepEqual(escaped, [], 'an exception or rejection escaped');
+  });
+});

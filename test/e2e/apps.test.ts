@@ -6,14 +6,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { run, type Started, startReady, stopAll } from 'ot-booking-demo/processes';
+import { PROGRAMS, run, type Started, startReady, stopAll } from 'ot-booking-demo/processes';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const EMULATOR = join(root, 'packages/alts-emulator/dist/cli.js');
-const SERVER = join(root, 'apps/server/dist/main.js');
-const CLIENT = join(root, 'apps/client/dist/main.js');
-const DEMO = join(root, 'apps/demo/dist/main.js');
+const { emulator: EMULATOR, server: SERVER, client: CLIENT, demo: DEMO } = PROGRAMS;
 
 const CLIENT_SA = 'frontend@hospital-test.iam.gserviceaccount.com';
 const SERVER_SA = 'backend@hospital-test.iam.gserviceaccount.com';

@@ -3,19 +3,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   type BookingResponse,
   createOtBookingClient,
   type OtBookingServiceClient,
 } from '@grpc-alts/ot-booking';
-import { run, type Started, startReady, stopAll } from './processes.js';
+import { PROGRAMS, run, type Started, startReady, stopAll } from './processes.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const EMULATOR = join(root, 'packages/alts-emulator/dist/cli.js');
-const SERVER = join(root, 'apps/server/dist/main.js');
-const CLIENT = join(root, 'apps/client/dist/main.js');
+const { emulator: EMULATOR, server: SERVER, client: CLIENT } = PROGRAMS;
 
 const CLIENT_SA = 'prod-ot-booking-client-svc@hospital-prod.iam.gserviceaccount.com';
 const SERVER_SA = 'prod-ot-booking-svc@hospital-prod.iam.gserviceaccount.com';

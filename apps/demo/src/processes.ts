@@ -1,5 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+/** The built programs the demo (and the end-to-end tests) run as processes. */
+export const PROGRAMS = {
+  emulator: join(root, 'packages/alts-emulator/dist/cli.js'),
+  server: join(root, 'apps/server/dist/main.js'),
+  client: join(root, 'apps/client/dist/main.js'),
+  demo: join(root, 'apps/demo/dist/main.js'),
+} as const;
 
 /** How long a child may take to print its READY line. */
 const READY_TIMEOUT_MS = 15_000;

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// The alts-emulator command (README "CLI"). stdout carries only the READY line; logs go to stderr.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_HOST, startEmulator } from './emulator.js';
+import { disableServiceAccount, enableServiceAccount } from './iam.js';
+
+/** Port of the real handshaker service on the metadata server (SPEC §3.10); java forces it. */
+const DEFAULT_PORT = 8080;
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+const USAGE = `Usage:
+  alts-emulator [serve] --service-account <sa> [--client-service-account <sa>]
+                        [--listen <host:port>] [--state-dir <dir>]
+  alts-emulator disable <sa> [--state-dir <dir>]
+  alts-emulator enable <sa> [--state-dir <dir>]
+  alts-emulator --help
+
+A local ALTS handshaker service (grpc.gcp.HandshakerService) with real key agreement and
+service-account identities vouched for by a trust root kept in the state directory.
+
+serve (default)
+  --listen <host:port>          where to listen (default ${DEFAULT_HOST}:${DEFAULT_PORT}, the real
+                                service's port; use port 0 for any free port). Prints
+                                "READY <host:port>" on stdout once listening.
+  --service-account <sa>        identity of this "VM" (required)
+  --client-service-account <sa> identity of client-side handshakes, if different
+disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
+                                emulators using the same state directory see it at once
+--state-dir <dir>               trust root, identity keys, IAM state (created on first use;
+                                default $XDG_STATE_HOME/alts-emulator or
+                                ~/.local/state/alts-emulator)
+`;
+
+function defaultStateDir(): string {
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'alts-emulator');
+}
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+class UsageError extends Error {}
+
+function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (host === undefined || !(port >= 0 && port <= 65535)) {
+    throw new UsageError(`--listen must be <host:port> or [<ipv6>]:<port>, got ${JSON.stringify(value)}`);
+  }
+  return { host, port };
+}
+
+async function serve(values: Record<string, string | boolean | undefined>, stateDir: string): Promise<void> {
+  const serviceAccount = values['service-account'];
+  if (typeof serviceAccount !== 'string') throw new UsageError('serve needs --service-account <sa>');
+  const listen = parseListen(
+    typeof values.listen === 'string' ? values.listen : `${DEFAULT_HOST}:${DEFAULT_PORT}`,
+  );
+  const clientServiceAccount = values['client-service-account'];
+  const emulator = await startEmulator({
+    ...listen,
+    serviceAccount,
+    ...(typeof clientServiceAccount === 'string' ? { clientServiceAccount } : {}),
+    stateDir,
+    logger: log,
+  });
+  log(`state directory ${stateDir}`);
+  process.stdout.write(`READY ${emulator.address}\n`);
+  const shutdown = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping`);
+    emulator.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log(`stop failed: ${String(error)}`);
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      listen: { type: 'string' },
+      'service-account': { type: 'string' },
+      'client-service-account': { type: 'string' },
+      'state-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const stateDir = values['state-dir'] ?? defaultStateDir();
+  const [command = 'serve', ...rest] = positionals;
+  if (command === 'serve') {
+    if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+    await serve(values, stateDir);
+    return;
+  }
+  if (command === 'disable' || command === 'enable') {
+    const [sa, ...extra] = rest;
+    if (sa === undefined || extra.length > 0)
+      throw new UsageError(`${command} needs exactly one service account`);
+    if (values.listen !== undefined || values['service-account'] !== undefined) {
+      throw new UsageError(`${command} takes only <sa> and --state-dir`);
+    }
+    await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
+    log(`${command}d ${JSON.stringify(sa)} in ${stateDir}`);
+    return;
+  }
+  throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  // parseArgs reports bad flags as TypeErrors with an ERR_PARSE_ARGS_* code.
+  const code = (error as { code?: unknown }).code;
+  if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`alts-emulator: ${(error as Error).message}\n\n${USAGE}`);
+    process.exit(EXIT_USAGE);
+  }
+  log(`alts-emulator: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(EXIT_FAILURE);
+});

@@ -1,0 +1,230 @@
+// Test helpers: DoHandshake streams in lock-step and a driver that shuttles out_frames between a
+// client-side and a server-side stream, the way gRPC libraries do over a TCP connection.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ClientDuplexStream, credentials, type StatusObject } from '@grpc/grpc-js';
+import {
+  HandshakeProtocol,
+  HandshakerReq,
+  type HandshakerResp,
+  type HandshakerResult,
+  HandshakerServiceClient,
+  type HandshakerStatus,
+} from '@grpc-alts/handshaker-proto';
+
+export const RPC_VERSIONS = { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } };
+export const REKEY = 'ALTSRP_GCM_AES128_REKEY';
+
+type RequestParts = NonNullable<Parameters<typeof HandshakerReq.fromPartial>[0]>;
+type ClientStartParts = NonNullable<RequestParts['clientStart']>;
+type ServerStartParts = NonNullable<RequestParts['serverStart']>;
+
+export function clientStart(overrides: ClientStartParts = {}): HandshakerReq {
+  return HandshakerReq.fromPartial({
+    clientStart: {
+      handshakeSecurityProtocol: HandshakeProtocol.ALTS,
+      applicationProtocols: ['grpc'],
+      recordProtocols: [REKEY],
+      rpcVersions: RPC_VERSIONS,
+      maxFrameSize: 131072,
+      ...overrides,
+    },
+  });
+}
+
+export function serverStart(inBytes: Buffer, overrides: ServerStartParts = {}): HandshakerReq {
+  return HandshakerReq.fromPartial({
+    serverStart: {
+      applicationProtocols: ['grpc'],
+      handshakeParameters: { [HandshakeProtocol.ALTS]: { recordProtocols: [REKEY], localIdentities: [] } },
+      rpcVersions: RPC_VERSIONS,
+      maxFrameSize: 1048576,
+      inBytes,
+      ...overrides,
+    },
+  });
+}
+
+export function next(inBytes: Buffer): HandshakerReq {
+  return HandshakerReq.fromPartial({ next: { inBytes } });
+}
+
+/** One DoHandshake stream driven in lock-step: send() resolves with the matching response. */
+export class Stream {
+  private readonly call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
+  private readonly responses: HandshakerResp[] = [];
+  private readonly waiters: Array<{ resolve: (r: HandshakerResp) => void; reject: (e: Error) => void }> = [];
+  private ended: StatusObject | undefined;
+  /** The RPC's final status. */
+  readonly status: Promise<StatusObject>;
+
+  constructor(client: HandshakerServiceClient) {
+    this.call = client.doHandshake();
+    this.call.on('data', (r: HandshakerResp) => {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter.resolve(r);
+      else this.responses.push(r);
+    });
+    this.call.on('error', () => undefined); // the status carries it
+    this.status = new Promise((resolve) => {
+      this.call.on('status', (s: StatusObject) => {
+        this.ended = s;
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`stream ended: ${s.code} ${s.details}`));
+        resolve(s);
+      });
+    });
+  }
+
+  send(req: HandshakerReq): Promise<HandshakerResp> {
+    this.call.write(req);
+    const ready = this.responses.shift();
+    if (ready) return Promise.resolve(ready);
+    if (this.ended)
+      return Promise.reject(new Error(`stream ended: ${this.ended.code} ${this.ended.details}`));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+
+  end(): void {
+    this.call.end();
+  }
+}
+
+export function connect(address: string): HandshakerServiceClient {
+  return new HandshakerServiceClient(address, credentials.createInsecure());
+}
+
+export type Flight = 'clientInit' | 'serverFlight' | 'clientFinished';
+
+export interface DriveOptions {
+  clientStart?: ClientStartParts;
+  serverStart?: ServerStartParts;
+  /** 'empty': C-core style server_start without bytes; 'bytes' (default): go/java style. */
+  serverStyle?: 'empty' | 'bytes';
+  /** Split every flight into `next` calls of at most this many bytes. */
+  chunkSize?: number;
+  tamper?: (flight: Flight, bytes: Buffer) => Buffer | Promise<Buffer>;
+  /** Appended after ClientFinished in the server's final `next` (the client's first records). */
+  trailing?: Buffer;
+}
+
+export interface Side {
+  result?: HandshakerResult;
+  failure?: HandshakerStatus | undefined;
+  /** Unconsumed bytes of the final request. */
+  leftover: Buffer;
+  final: Promise<StatusObject>;
+}
+
+export interface Outcome {
+  client: Side;
+  server: Side;
+  /** Some side consumed everything, produced nothing and waits: the handshake cannot go on. */
+  stalled: boolean;
+}
+
+function chunks(bytes: Buffer, size: number | undefined): Buffer[] {
+  if (size === undefined || bytes.length === 0) return [bytes];
+  const out: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
+  return out;
+}
+
+/**
+ * Feeds `bytes` to `stream` as `next` calls; returns the concatenated out_frames and, on
+ * completion or failure, the final response. Asserts the non-final bytes_consumed contract.
+ */
+async function feed(
+  stream: Stream,
+  bytes: Buffer,
+  size: number | undefined,
+  first?: (b: Buffer) => HandshakerReq,
+) {
+  const outs: Buffer[] = [];
+  let index = 0;
+  for (const chunk of chunks(bytes, size)) {
+    const req = index++ === 0 && first ? first(chunk) : next(chunk);
+    const resp = await stream.send(req);
+    outs.push(resp.outFrames);
+    if (resp.status?.code !== 0 || resp.result !== undefined) {
+      return { out: Buffer.concat(outs), last: resp, leftover: chunk.subarray(resp.bytesConsumed) };
+    }
+    if (resp.bytesConsumed !== chunk.length)
+      throw new Error(`non-final response consumed ${resp.bytesConsumed}/${chunk.length}`);
+  }
+  return { out: Buffer.concat(outs), last: undefined, leftover: Buffer.alloc(0) };
+}
+
+function settle(side: Side, last: HandshakerResp | undefined, leftover: Buffer): boolean {
+  if (last === undefined) return false;
+  if (last.status?.code !== 0) side.failure = last.status;
+  else if (last.result !== undefined) side.result = last.result;
+  side.leftover = leftover;
+  return true;
+}
+
+/** Runs one handshake between a client-side and a server-side handshaker service. */
+export async function drive(
+  clientService: HandshakerServiceClient,
+  serverService: HandshakerServiceClient,
+  options: DriveOptions = {},
+): Promise<Outcome> {
+  const tamper = options.tamper ?? ((_: Flight, b: Buffer): Buffer | Promise<Buffer> => b);
+  const c = new Stream(clientService);
+  const s = new Stream(serverService);
+  const client: Side = { leftover: Buffer.alloc(0), final: c.status };
+  const server: Side = { leftover: Buffer.alloc(0), final: s.status };
+  const outcome: Outcome = { client, server, stalled: false };
+  const finish = () => {
+    // Like the libraries: a failed or finished side's peer connection closes, ending the other stream.
+    if (client.result === undefined && client.failure === undefined) c.cancel();
+    if (server.result === undefined && server.failure === undefined) s.cancel();
+    return outcome;
+  };
+
+  const started = await c.send(clientStart(options.clientStart));
+  if (settle(client, started.status?.code === 0 ? undefined : started, Buffer.alloc(0))) return finish();
+  const clientInit = await tamper('clientInit', started.outFrames);
+
+  const serverStartReq = (b: Buffer) => serverStart(b, options.serverStart);
+  let toClient: Awaited<ReturnType<typeof feed>>;
+  if (options.serverStyle === 'empty') {
+    const first = await s.send(serverStartReq(Buffer.alloc(0)));
+    if (settle(server, first.status?.code === 0 ? undefined : first, Buffer.alloc(0))) return finish();
+    if (first.bytesConsumed !== 0 || first.outFrames.length !== 0)
+      throw new Error('empty server_start produced output');
+    toClient = await feed(s, clientInit, options.chunkSize);
+  } else {
+    toClient = await feed(s, clientInit, options.chunkSize, serverStartReq);
+  }
+  if (settle(server, toClient.last, toClient.leftover)) return finish();
+  if (toClient.out.length === 0) {
+    outcome.stalled = true;
+    return finish();
+  }
+
+  const toServer = await feed(c, await tamper('serverFlight', toClient.out), options.chunkSize);
+  if (settle(client, toServer.last, toServer.leftover) && client.failure) return finish();
+  if (toServer.out.length === 0) {
+    outcome.stalled = true;
+    return finish();
+  }
+
+  const clientFinished = Buffer.concat([
+    await tamper('clientFinished', toServer.out),
+    options.trailing ?? Buffer.alloc(0),
+  ]);
+  const done = await feed(s, clientFinished, options.chunkSize);
+  if (!settle(server, done.last, done.leftover)) outcome.stalled = true;
+  return finish();
+}
+
+/** A fresh state directory, removed by the returned cleanup. */
+export async function tempStateDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'alts-emulator-test-'));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,2 @@
+export { type EmulatorOptions, type RunningEmulator, startEmulator } from './emulator.js';
+export { disableServiceAccount, enableServiceAccount } from './iam.js';

@@ -85,6 +85,11 @@ export class Stream {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** Responses nobody asked for (a service must send none). */
+  get unsolicited(): number {
+    return this.responses.length;
+  }
+
   cancel(): void {
     this.call.cancel();
   }

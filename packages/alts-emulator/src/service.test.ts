@@ -391,6 +391,7 @@ describe('stream lifecycle', () => {
     assert.equal((await s.send(clientStart())).status?.code, status.OK);
     const final = await s.status;
     assert.equal(final.code, status.DEADLINE_EXCEEDED);
+    assert.equal(s.unsolicited, 0, 'no response without a request');
   });
 
   test('a client that half-closes mid-handshake gets CANCELLED', async () => {
@@ -398,6 +399,7 @@ describe('stream lifecycle', () => {
     await s.send(clientStart());
     s.end();
     assert.equal((await s.status).code, status.CANCELLED);
+    assert.equal(s.unsolicited, 0, 'no response without a request');
   });
 
   test('logs name identities and outcomes but never key material', async () => {

@@ -30,7 +30,7 @@ import {
 } from './protocol.js';
 
 /** The one record protocol this emulator speaks (the only one gRPC libraries request, SPEC §3.1). */
-export const RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
+const RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
 /** Idle limit of a stream; grpc-go gives the whole server handshake 30 s (SPEC §3.8). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
@@ -128,6 +128,7 @@ class Session {
               status.CANCELLED,
               'the client closed the stream before the handshake finished',
             ),
+            false,
           );
         }
       });
@@ -149,6 +150,7 @@ class Session {
           status.DEADLINE_EXCEEDED,
           `no request for ${this.config.idleTimeoutMs} ms; handshake abandoned`,
         ),
+        false,
       );
     }, this.config.idleTimeoutMs);
     this.idleTimer.unref();
@@ -172,7 +174,7 @@ class Session {
     try {
       step = await this.step(req);
     } catch (error) {
-      if (!this.isClosed()) this.fail(error);
+      if (!this.isClosed()) this.fail(error, true);
       return;
     }
     if (this.isClosed()) return;
@@ -192,8 +194,13 @@ class Session {
     }
   }
 
-  /** Answers the failed request with the status, then ends the RPC with it (SPEC §6.4). */
-  private fail(error: unknown): void {
+  /**
+   * Ends the RPC with the failure's status. `answering` is true when a request is waiting: it
+   * gets a response carrying the status first (SPEC §6.4); an idle timeout or a half-close has no
+   * request to answer, and an unasked-for response would break clients (java: "Received an
+   * unexpected response").
+   */
+  private fail(error: unknown, answering: boolean): void {
     const failure =
       error instanceof HandshakeError
         ? error
@@ -201,16 +208,18 @@ class Session {
             status.INTERNAL,
             `internal error: ${error instanceof Error ? error.message : String(error)}`,
           );
-    const tellPeer = this.role !== undefined && !(failure instanceof PeerAborted);
     this.close();
-    this.call.write({
-      // Carries the reason to the peer's handshaker if the local library forwards it (the proto
-      // asks libraries to send out_frames even with a non-OK status).
-      outFrames: tellPeer ? encodeAlert({ code: failure.code, details: failure.message }) : Buffer.alloc(0),
-      bytesConsumed: 0,
-      result: undefined,
-      status: { code: failure.code, details: failure.message },
-    });
+    if (answering) {
+      const tellPeer = this.role !== undefined && !(failure instanceof PeerAborted);
+      this.call.write({
+        // Carries the reason to the peer's handshaker if the local library forwards it (the proto
+        // asks libraries to send out_frames even with a non-OK status).
+        outFrames: tellPeer ? encodeAlert({ code: failure.code, details: failure.message }) : Buffer.alloc(0),
+        bytesConsumed: 0,
+        result: undefined,
+        status: { code: failure.code, details: failure.message },
+      });
+    }
     this.logOutcome(`failed code=${status[failure.code]} details=${JSON.stringify(failure.message)}`);
     this.call.emit(
       'error',
@@ -235,10 +244,9 @@ class Session {
           'the handshake was already started on this stream',
         );
       }
-      return req.clientStart !== undefined
-        ? this.startClient(req.clientStart)
-        : this.startServer(req.serverStart as StartServerHandshakeReq);
     }
+    if (req.clientStart !== undefined) return this.startClient(req.clientStart);
+    if (req.serverStart !== undefined) return this.startServer(req.serverStart);
     if (this.phase === 'start') {
       throw new HandshakeError(
         status.FAILED_PRECONDITION,

@@ -331,7 +331,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
           }
         },
       ),
-      { seed: SEED, numRuns: PARSER_RUNS },
+      { seed: SEED, numRuns: PARSER_RUNS, includeErrorInReport: true },
     );
     report('frame-parser', cases);
     assert.equal(cases >= PARSER_RUNS, true);
@@ -419,7 +419,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
           );
         },
       ),
-      { seed: SEED, numRuns: STREAM_RUNS, endOnFailure: true },
+      { seed: SEED, numRuns: STREAM_RUNS, endOnFailure: true, includeErrorInReport: true },
     );
     report('protected-stream', cases);
     t.diagnostic(`stream cases=${cases} failing-as-expected=${failures}`);

@@ -1,0 +1,646 @@
+// HARDENING 30 (emulator side): malformed DoHandshake requests and malformed peer handshake
+// messages against the handshaker service. The emulator must answer every request with a status
+// (or end the stream with one), never crash, never hang, and never complete a handshake whose
+// peer messages were altered.
+//
+// Two properties:
+//   1. in-process (volume): two sessions of the service (client role and server role) are driven
+//      through a whole handshake by a stand-in for grpc-js's ServerDuplexStream, with random
+//      start-request fields, flights split into random `next` chunks, altered flights (bit flips,
+//      truncation, inserted/appended garbage, random bytes) and stray requests (empty, two fields
+//      set, a second start, next before start, half-close, cancel);
+//   2. over the wire: a real emulator receives random bytes as DoHandshake messages (garbage
+//      protobuf), random valid-protobuf requests, and half-closes; every stream must end with a
+//      status within its deadline, and a sanity handshake start works before and after.
+// Invariants: exactly one response per request until the stream finishes; every response carries
+// `status`; a non-OK status finishes the stream; bytes_consumed never exceeds in_bytes; an altered
+// flight never yields a result on both sides; an unaltered run yields equal keys on both sides;
+// idle timers are cleared; no exception escapes.
+//
+// Reproduce: FUZZ_SEED=<seed printed by the run> FUZZ_RUNS=<n> node --test <this file>.
+// FUZZ_RUNS (default 1000, clamped to [10, 5 000 000]) is this file's case budget: 90 % in-process,
+// 10 % (at most 20 000) over the wire. FUZZ_REPORT=<file> appends one JSON line per property.
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { appendFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type ClientDuplexStream,
+  credentials,
+  makeGenericClientConstructor,
+  type ServerDuplexStream,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import {
+  HandshakeProtocol,
+  HandshakerReq,
+  HandshakerResp,
+  type HandshakerServiceServer,
+} from '@grpc-alts/handshaker-proto';
+import fc from 'fast-check';
+import { startEmulator } from './emulator.js';
+import type { LocalIdentity } from './protocol.js';
+import { createHandshakerService } from './service.js';
+import { openIdentity, openTrustRoot, type TrustRoot } from './trust.js';
+
+const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
+const RUNS = envInt('FUZZ_RUNS', 1000, 10, 5_000_000);
+const WIRE_RUNS = Math.max(5, Math.min(20_000, Math.round(RUNS * 0.1)));
+const SESSION_RUNS = Math.max(5, RUNS - WIRE_RUNS);
+/** A request not answered within this is a hang (the emulator answers in about a millisecond). */
+const ANSWER_DEADLINE_MS = 3_000;
+
+const CLIENT_SA = 'fuzz-client@project.iam.gserviceaccount.com';
+const SERVER_SA = 'fuzz-server@project.iam.gserviceaccount.com';
+const REKEY = 'ALTSRP_GCM_AES128_REKEY';
+const VERSIONS = { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } };
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '' || !/^-?\d+$/.test(raw.trim())) return fallback;
+  return Math.min(max, Math.max(min, Number(raw)));
+}
+
+function report(property: string, cases: number): void {
+  const file = process.env.FUZZ_REPORT;
+  if (file) appendFileSync(file, `${JSON.stringify({ suite: 'emulator', property, cases, seed: SEED })}\n`);
+}
+
+const escaped: unknown[] = [];
+const onEscape = (err: unknown) => escaped.push(err);
+
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+/** Stands in for grpc-js's ServerDuplexStream: records responses and how the stream finished. */
+class FakeCall extends EventEmitter {
+  readonly responses: HandshakerResp[] = [];
+  finished: 'ok' | 'cancelled' | { code: number } | undefined;
+  #waiter: (() => void) | undefined;
+  constructor() {
+    super();
+    // The service reports failures by emitting 'error' on the call (grpc-js sends it as the status).
+    this.on('error', (e: { code?: number }) => {
+      this.finished ??= { code: e.code ?? -1 };
+      this.#wake();
+    });
+  }
+  write(resp: HandshakerResp): boolean {
+    assert.equal(this.finished, undefined, 'a response was written after the stream finished');
+    this.responses.push(resp);
+    this.#wake();
+    return true;
+  }
+  end(): void {
+    this.finished ??= 'ok';
+    this.#wake();
+  }
+  /** Sends a request and waits for its response or the end of the stream. */
+  async send(req: HandshakerReq): Promise<HandshakerResp | undefined> {
+    if (this.finished !== undefined) return undefined;
+    const before = this.responses.length;
+    const answered = new Promise<void>((resolve) => {
+      this.#waiter = resolve;
+    });
+    this.emit('data', req);
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<'hang'>((resolve) => {
+      timer = setTimeout(() => resolve('hang'), ANSWER_DEADLINE_MS);
+    });
+    const outcome = await Promise.race([answered, hang]);
+    clearTimeout(timer);
+    assert.notEqual(outcome, 'hang', 'the emulator neither answered a request nor ended the stream');
+    // Let a failure's status write and its 'error' both land.
+    await new Promise((r) => setImmediate(r));
+    assert.ok(this.responses.length <= before + 1, 'more than one response to one request');
+    const resp = this.responses[before];
+    if (resp !== undefined) {
+      assert.ok(resp.status !== undefined, 'a response without status');
+      const inLength = req.serverStart?.inBytes.length ?? req.next?.inBytes.length ?? 0;
+      assert.ok(
+        resp.bytesConsumed <= inLength,
+        `bytes_consumed ${resp.bytesConsumed} > in_bytes ${inLength}`,
+      );
+      if (resp.status.code !== 0) {
+        assert.notEqual(this.finished, undefined, 'a non-OK status did not finish the stream');
+        assert.notEqual(this.finished, 'ok');
+      }
+    } else {
+      assert.notEqual(this.finished, undefined, 'no response and the stream is still open');
+    }
+    return resp;
+  }
+  /** The client half-closes; the stream must finish. */
+  async halfClose(): Promise<void> {
+    if (this.finished !== undefined) return;
+    const done = new Promise<void>((resolve) => {
+      this.#waiter = resolve;
+    });
+    this.emit('end');
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      done,
+      new Promise<'hang'>((r) => {
+        timer = setTimeout(() => r('hang'), ANSWER_DEADLINE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.notEqual(outcome, 'hang', 'the stream did not finish after the client half-closed');
+  }
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+}
+
+type Alteration =
+  | { kind: 'none' }
+  | { kind: 'flip'; at: number; bit: number }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'insert'; at: number; bytes: Uint8Array }
+  | { kind: 'append'; bytes: Uint8Array }
+  | { kind: 'random'; bytes: Uint8Array }
+  | { kind: 'header'; at: number; value: number };
+
+const alterationArb: fc.Arbitrary<Alteration> = fc.oneof(
+  { weight: 12, arbitrary: fc.constant<Alteration>({ kind: 'none' }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('flip' as const),
+      at: fc.nat(),
+      bit: fc.integer({ min: 0, max: 7 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.nat(),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('random' as const), bytes: fc.uint8Array({ maxLength: 300 }) }),
+  },
+  {
+    weight: 1,
+    // The 8-byte message header: magic, version, type, length.
+    arbitrary: fc.record({ kind: fc.constant('header' as const), at: fc.nat(7), value: fc.nat(255) }),
+  },
+);
+
+function alter(bytes: Buffer, a: Alteration): Buffer {
+  switch (a.kind) {
+    case 'none':
+      return bytes;
+    case 'flip': {
+      if (bytes.length === 0) return bytes;
+      const out = Buffer.from(bytes);
+      const at = a.at % out.length;
+      out[at] = (out[at] as number) ^ (1 << a.bit);
+      return out;
+    }
+    case 'truncate':
+      return bytes.subarray(0, a.at % (bytes.length + 1));
+    case 'insert': {
+      const at = a.at % (bytes.length + 1);
+      return Buffer.concat([bytes.subarray(0, at), a.bytes, bytes.subarray(at)]);
+    }
+    case 'append':
+      return Buffer.concat([bytes, a.bytes]);
+    case 'random':
+      return Buffer.from(a.bytes);
+    case 'header': {
+      if (bytes.length <= a.at) return bytes;
+      const out = Buffer.from(bytes);
+      out[a.at] = a.value;
+      return out;
+    }
+  }
+}
+
+function split(bytes: Buffer, cuts: readonly number[]): Buffer[] {
+  if (bytes.length === 0) return [bytes];
+  const points = [...new Set(cuts.map((c) => c % bytes.length).filter((c) => c > 0))].sort((x, y) => x - y);
+  const out: Buffer[] = [];
+  let start = 0;
+  for (const p of points) {
+    out.push(bytes.subarray(start, p));
+    start = p;
+  }
+  out.push(bytes.subarray(start));
+  return out;
+}
+
+const stringList = fc.array(fc.string({ maxLength: 12 }), { maxLength: 3 });
+/** client_start fields: mostly valid, sometimes each one broken. */
+const clientStartArb = fc.record({
+  protocol: fc.oneof(
+    { weight: 8, arbitrary: fc.constant(HandshakeProtocol.ALTS) },
+    { weight: 1, arbitrary: fc.nat(5) },
+  ),
+  applicationProtocols: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<string[]>(['grpc']) },
+    { weight: 1, arbitrary: stringList },
+  ),
+  recordProtocols: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<string[]>([REKEY]) },
+    { weight: 1, arbitrary: stringList },
+  ),
+  rpcVersions: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<typeof VERSIONS | undefined>(VERSIONS) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.nat(4), fc.nat(4), fc.nat(4), fc.nat(4)).map(([a, b, c, d]) => ({
+        maxRpcVersion: { major: a, minor: b },
+        minRpcVersion: { major: c, minor: d },
+      })),
+    },
+  ),
+  targets: fc.oneof(
+    { weight: 6, arbitrary: fc.constant<string[]>([]) },
+    { weight: 2, arbitrary: fc.constant<string[]>([SERVER_SA]) },
+    { weight: 1, arbitrary: fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }) },
+  ),
+  localIdentity: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<string | undefined>(undefined) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+  ),
+  maxFrameSize: fc.oneof(fc.constant(131072), fc.nat()),
+});
+const serverStartArb = fc.record({
+  applicationProtocols: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<string[]>(['grpc']) },
+    { weight: 1, arbitrary: stringList },
+  ),
+  withAltsParams: fc.oneof(
+    { weight: 8, arbitrary: fc.constant(true) },
+    { weight: 1, arbitrary: fc.constant(false) },
+  ),
+  recordProtocols: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<string[]>([REKEY]) },
+    { weight: 1, arbitrary: stringList },
+  ),
+  rpcVersions: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<typeof VERSIONS | undefined>(VERSIONS) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  ),
+  /** C-core starts with empty in_bytes; go/java with the first bytes. */
+  emptyStart: fc.boolean(),
+});
+const strayArb = fc.oneof(
+  { weight: 15, arbitrary: fc.constant('none') },
+  { weight: 1, arbitrary: fc.constantFrom('empty', 'both', 'restart', 'next-first', 'cancel') },
+);
+
+type Stray = 'none' | 'empty' | 'both' | 'restart' | 'next-first' | 'cancel';
+
+function strayRequest(kind: Stray): HandshakerReq | undefined {
+  switch (kind) {
+    case 'empty':
+      return HandshakerReq.fromPartial({});
+    case 'both':
+      return HandshakerReq.fromPartial({
+        next: { inBytes: Buffer.alloc(1) },
+        clientStart: { recordProtocols: [REKEY] },
+      });
+    case 'restart':
+      return HandshakerReq.fromPartial({ clientStart: { recordProtocols: [REKEY] } });
+    default:
+      return undefined;
+  }
+}
+
+describe('HARDENING 30: emulator fuzzing with malformed requests and peer messages', () => {
+  let stateDir: string;
+  let root: TrustRoot;
+  let identities: Map<string, LocalIdentity>;
+  let service: HandshakerServiceServer;
+  let timerBaseline = 0;
+
+  before(async () => {
+    process.on('uncaughtException', onEscape);
+    process.on('unhandledRejection', onEscape);
+    stateDir = await mkdtemp(join(tmpdir(), 'alts-emulator-fuzz-'));
+    root = await openTrustRoot(stateDir);
+    identities = new Map([
+      [CLIENT_SA, await openIdentity(stateDir, root, CLIENT_SA)],
+      [SERVER_SA, await openIdentity(stateDir, root, SERVER_SA)],
+    ]);
+    service = createHandshakerService({
+      anchor: root.anchor,
+      identities,
+      clientServiceAccount: CLIENT_SA,
+      serverServiceAccount: SERVER_SA,
+      disabledServiceAccounts: () => Promise.resolve(new Set<string>()),
+      log: () => undefined,
+      idleTimeoutMs: 30_000,
+    });
+    await sleep(10);
+    timerBaseline = timers();
+  });
+  after(async () => {
+    process.off('uncaughtException', onEscape);
+    process.off('unhandledRejection', onEscape);
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  function open(): FakeCall {
+    const call = new FakeCall();
+    service.doHandshake(call as unknown as ServerDuplexStream<HandshakerReq, HandshakerResp>);
+    return call;
+  }
+
+  /** Feeds a flight as `next` requests; returns the out_frames produced and the final response. */
+  async function feed(
+    call: FakeCall,
+    pieces: readonly Buffer[],
+  ): Promise<{ out: Buffer; last?: HandshakerResp }> {
+    const outs: Buffer[] = [];
+    let last: HandshakerResp | undefined;
+    for (const piece of pieces) {
+      const resp = await call.send(HandshakerReq.fromPartial({ next: { inBytes: piece } }));
+      if (resp === undefined) break;
+      last = resp;
+      outs.push(resp.outFrames);
+      if (resp.status?.code !== 0 || resp.result) break;
+    }
+    return { out: Buffer.concat(outs), ...(last ? { last } : {}) };
+  }
+
+  test(`in-process sessions: random starts, altered and split flights, stray requests (seed ${SEED})`, async (t) => {
+    t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} session cases=${SESSION_RUNS}`);
+    let cases = 0;
+    let completed = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        clientStartArb,
+        serverStartArb,
+        fc.tuple(alterationArb, alterationArb, alterationArb),
+        fc.tuple(
+          fc.array(fc.nat(), { maxLength: 4 }),
+          fc.array(fc.nat(), { maxLength: 4 }),
+          fc.array(fc.nat(), { maxLength: 4 }),
+        ),
+        fc.tuple(strayArb, strayArb),
+        async (
+          cs,
+          ss,
+          [altInit, altServer, altFinished],
+          [cutInit, cutServer, cutFinished],
+          [strayC, strayS],
+        ) => {
+          cases++;
+          const client = open();
+          const server = open();
+          let altered = false;
+          try {
+            // Stray requests before the start.
+            for (const [call, stray] of [
+              [client, strayC],
+              [server, strayS],
+            ] as const) {
+              if (stray === 'next-first')
+                await call.send(HandshakerReq.fromPartial({ next: { inBytes: Buffer.from('x') } }));
+              if (stray === 'cancel') {
+                // The client cancelled: grpc-js ends the stream, nothing more can be sent on it.
+                call.emit('cancelled');
+                call.finished = 'cancelled';
+              }
+            }
+            const start = await client.send(
+              HandshakerReq.fromPartial({
+                clientStart: {
+                  handshakeSecurityProtocol: cs.protocol,
+                  applicationProtocols: cs.applicationProtocols,
+                  recordProtocols: cs.recordProtocols,
+                  rpcVersions: cs.rpcVersions,
+                  targetIdentities: cs.targets.map((serviceAccount) => ({ serviceAccount })),
+                  ...(cs.localIdentity === undefined
+                    ? {}
+                    : { localIdentity: { serviceAccount: cs.localIdentity } }),
+                  maxFrameSize: cs.maxFrameSize,
+                },
+              }),
+            );
+            const clientInit = alter(start?.outFrames ?? Buffer.alloc(0), altInit);
+            altered ||= altInit.kind !== 'none' && !clientInit.equals(start?.outFrames ?? Buffer.alloc(0));
+            const initPieces = split(clientInit, cutInit);
+            const first = ss.emptyStart ? Buffer.alloc(0) : (initPieces.shift() ?? Buffer.alloc(0));
+            const sStart = await server.send(
+              HandshakerReq.fromPartial({
+                serverStart: {
+                  applicationProtocols: ss.applicationProtocols,
+                  handshakeParameters: ss.withAltsParams
+                    ? {
+                        [HandshakeProtocol.ALTS]: {
+                          recordProtocols: ss.recordProtocols,
+                          localIdentities: [],
+                        },
+                      }
+                    : {},
+                  rpcVersions: ss.rpcVersions,
+                  maxFrameSize: 1048576,
+                  inBytes: first,
+                },
+              }),
+            );
+            const strayAfter = strayRequest(strayS as Stray);
+            if (strayAfter) await server.send(strayAfter);
+            let serverFlight = sStart?.outFrames ?? Buffer.alloc(0);
+            if (sStart?.status?.code === 0 && serverFlight.length === 0) {
+              serverFlight = (await feed(server, initPieces)).out;
+            }
+            const alteredFlight = alter(serverFlight, altServer);
+            // Bytes appended after a side's last handshake message are records (leftover), not an
+            // alteration: they must come back unconsumed. Anything else changes the handshake.
+            const extends_ = (changed: Buffer, original: Buffer) =>
+              changed.length >= original.length && changed.subarray(0, original.length).equals(original);
+            altered ||= !extends_(alteredFlight, serverFlight);
+            const strayC2 = strayRequest(strayC as Stray);
+            if (strayC2) await client.send(strayC2);
+            const clientDone = await feed(client, split(alteredFlight, cutServer));
+            const finished = alter(clientDone.out, altFinished);
+            altered ||= !extends_(finished, clientDone.out);
+            const serverDone = await feed(server, split(finished, cutFinished));
+
+            const clientResult = clientDone.last?.result;
+            const serverResult = serverDone.last?.result;
+            if (altered) {
+              assert.ok(
+                !(clientResult && serverResult),
+                'both sides completed although a flight was altered',
+              );
+            }
+            if (clientResult && serverResult) {
+              completed++;
+              // The appended bytes (if any) are left unconsumed in each side's final request.
+              const serverLast = serverDone.last as HandshakerResp;
+              const finishedTail = finished.length - clientDone.out.length;
+              const lastPiece = split(finished, cutFinished).at(-1) as Buffer;
+              assert.equal(
+                lastPiece.length - serverLast.bytesConsumed,
+                Math.min(finishedTail, lastPiece.length),
+              );
+              assert.ok(
+                clientResult.keyData.equals(serverResult.keyData),
+                'the two sides derived different keys',
+              );
+              assert.equal(serverResult.peerIdentity?.serviceAccount, CLIENT_SA);
+              assert.equal(clientResult.peerIdentity?.serviceAccount, SERVER_SA);
+            }
+          } finally {
+            // However the case went, a half-close finishes both streams (never left hanging).
+            await client.halfClose();
+            await server.halfClose();
+          }
+          assert.notEqual(client.finished, undefined);
+          assert.notEqual(server.finished, undefined);
+        },
+      ),
+      { seed: SEED, numRuns: SESSION_RUNS, endOnFailure: true, includeErrorInReport: true },
+    );
+    report('service-sessions', cases);
+    t.diagnostic(`session cases=${cases} completed handshakes=${completed}`);
+    assert.ok(completed > 0, 'the generator should sometimes leave the handshake intact');
+    for (let i = 0; i < 50 && timers() > timerBaseline; i++) await sleep(20);
+    assert.ok(timers() <= timerBaseline, `idle timers left: ${timers()} > ${timerBaseline}`);
+    assert.deepEqual(escaped, []);
+  });
+
+  test(`over the wire: garbage protobuf, random requests and half-closes against a running emulator (seed ${SEED})`, async (t) => {
+    t.diagnostic(`FUZZ_SEED=${SEED} wire cases=${WIRE_RUNS}`);
+    const emulator = await startEmulator({
+      serviceAccount: SERVER_SA,
+      clientServiceAccount: CLIENT_SA,
+      stateDir,
+      idleTimeoutMs: 2_000,
+    });
+    const raw = (b: Buffer) => b;
+    const RawClient = makeGenericClientConstructor(
+      {
+        doHandshake: {
+          path: '/grpc.gcp.HandshakerService/DoHandshake',
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: raw,
+          requestDeserialize: raw,
+          responseSerialize: raw,
+          responseDeserialize: raw,
+        },
+      },
+      'RawHandshaker',
+    );
+    const client = new RawClient(emulator.address, credentials.createInsecure()) as unknown as {
+      doHandshake(options: { deadline: number }): ClientDuplexStream<Buffer, Buffer>;
+      close(): void;
+    };
+    const validStart = Buffer.from(
+      HandshakerReq.encode(
+        HandshakerReq.fromPartial({
+          clientStart: {
+            handshakeSecurityProtocol: HandshakeProtocol.ALTS,
+            applicationProtocols: ['grpc'],
+            recordProtocols: [REKEY],
+            rpcVersions: VERSIONS,
+          },
+        }),
+      ).finish(),
+    );
+    /** Sends messages on one stream; resolves with the responses and the final status. */
+    const exchange = (messages: readonly Buffer[], halfClose: boolean) =>
+      new Promise<{ responses: Buffer[]; status: StatusObject }>((resolve) => {
+        const call = client.doHandshake({ deadline: Date.now() + 5_000 });
+        const responses: Buffer[] = [];
+        call.on('data', (b: Buffer) => responses.push(b));
+        call.on('error', () => undefined);
+        call.on('status', (status: StatusObject) => resolve({ responses, status }));
+        for (const m of messages) call.write(m);
+        if (halfClose) call.end();
+        else setTimeout(() => call.end(), 10);
+      });
+    const sanity = async () => {
+      const { responses, status } = await exchange([validStart], true);
+      const resp = responses[0];
+      assert.ok(
+        resp !== undefined && resp.length > 0,
+        `no answer to a valid client_start (status ${status.code})`,
+      );
+    };
+    let cases = 0;
+    try {
+      await sanity();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.oneof(
+              fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b)),
+              fc.constant(validStart),
+              fc.tuple(fc.nat(validStart.length - 1), fc.integer({ min: 0, max: 7 })).map(([at, bit]) => {
+                const b = Buffer.from(validStart);
+                b[at] = (b[at] as number) ^ (1 << bit);
+                return b;
+              }),
+              fc
+                .uint8Array({ maxLength: 200 })
+                .map((b) =>
+                  Buffer.from(
+                    HandshakerReq.encode(
+                      HandshakerReq.fromPartial({ next: { inBytes: Buffer.from(b) } }),
+                    ).finish(),
+                  ),
+                ),
+            ),
+            { minLength: 1, maxLength: 4 },
+          ),
+          fc.boolean(),
+          async (messages, halfClose) => {
+            cases++;
+            let timer: NodeJS.Timeout | undefined;
+            const outcome = await Promise.race([
+              exchange(messages, halfClose),
+              new Promise<'hang'>((r) => {
+                timer = setTimeout(() => r('hang'), 6_000);
+              }),
+            ]);
+            clearTimeout(timer);
+            assert.notEqual(outcome, 'hang', 'the stream did not end with a status');
+            if (outcome !== 'hang') {
+              // One response per request. Known deviation (reported): when the client half-closes
+              // mid-handshake the emulator writes one more, unrequested response carrying the
+              // CANCELLED status before ending the stream; tolerated only in that exact form.
+              const extra = outcome.responses.slice(messages.length);
+              assert.ok(extra.length <= 1, 'more than one unrequested response');
+              for (const e of extra) assert.notEqual(HandshakerResp.decode(e).status?.code ?? 0, 0);
+              assert.notEqual(outcome.status.code, 4, 'the stream only ended by the client deadline');
+            }
+          },
+        ),
+        { seed: SEED, numRuns: WIRE_RUNS, endOnFailure: true, includeErrorInReport: true },
+      );
+      await sanity();
+    } finally {
+      client.close();
+      await emulator.stop();
+    }
+    report('wire', cases);
+    assert.deepEqual(escaped, []);
+  });
+});

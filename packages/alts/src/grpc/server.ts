@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import {
   experimental,
@@ -90,6 +91,9 @@ export class AltsServer {
   constructor(options: AltsServerOptions = {}) {
     this.#common = resolveCommon(options, DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS);
     this.#onFailure = options.onHandshakeFailure;
+    // Every handshake in progress listens on this signal (up to the concurrency limit, plus those
+    // waiting for a slot) and removes its listener when done: not a leak, so no warning.
+    setMaxListeners(0, this.#lifetime.signal);
     this.grpcServer = new Server({ ...options.serverOptions, interceptors: options.interceptors ?? [] });
   }
 

@@ -130,7 +130,18 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     if (p.side === 'server') firstBytes = await reader.read();
     release = await p.limiter.acquire(abort.signal);
     aborted();
-    stream = new HandshakerStream(p.client, new Date(Date.now() + p.timeoutMs), p.handshakerAddress);
+    // While we wait for the peer no request is outstanding, so a handshaker that dies (killed,
+    // restarted, connection lost) would go unnoticed until the peer spoke or the deadline fired:
+    // stop the wait as soon as the stream fails.
+    let waitingForPeer = false;
+    stream = new HandshakerStream(
+      p.client,
+      new Date(Date.now() + p.timeoutMs),
+      p.handshakerAddress,
+      (error) => {
+        if (waitingForPeer) abort.abort(error);
+      },
+    );
     let sent: Buffer = p.side === 'client' ? Buffer.alloc(0) : firstBytes;
     let resp = await stream.send(p.side === 'client' ? clientStart(p) : serverStart(p, firstBytes));
     let lastWrite = performance.now();
@@ -165,7 +176,13 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
           `the handshaker left over ${extra.length} bytes unconsumed`,
         );
       }
-      const received = await reader.read();
+      let received: Buffer;
+      waitingForPeer = true;
+      try {
+        received = await reader.read();
+      } finally {
+        waitingForPeer = false;
+      }
       sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
       resp = await sendNext(stream, sent, performance.now() - lastWrite);
     }

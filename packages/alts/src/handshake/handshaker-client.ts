@@ -73,8 +73,19 @@ export class HandshakerStream {
   #pending: { resolve: (r: HandshakerResp) => void; reject: (e: AltsError) => void } | undefined;
   #failure: AltsError | undefined;
   #closed = false;
+  readonly #onFailure: ((error: AltsError) => void) | undefined;
 
-  constructor(client: HandshakerServiceClient, deadline: Date, address: string) {
+  /**
+   * `onFailure` hears the first failure of the stream (error, early end, unrequested response)
+   * even when no request is outstanding, so a handshake waiting for its peer can stop at once.
+   */
+  constructor(
+    client: HandshakerServiceClient,
+    deadline: Date,
+    address: string,
+    onFailure?: (error: AltsError) => void,
+  ) {
+    this.#onFailure = onFailure;
     this.#call = client.doHandshake({ deadline });
     this.#call.on('data', (resp: HandshakerResp) => {
       const pending = this.#pending;
@@ -125,9 +136,11 @@ export class HandshakerStream {
   }
 
   #fail(error: AltsError): void {
+    const first = this.#failure === undefined;
     this.#failure ??= error;
     const pending = this.#pending;
     this.#pending = undefined;
     pending?.reject(this.#failure);
+    if (first) this.#onFailure?.(this.#failure);
   }
 }

@@ -1,0 +1,94 @@
+/** What every benchmark section gets from the orchestrator. */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startWorker, type Worker } from './processes.js';
+import { CLIENT_SA, type Mode, type ModeConfig, SERVER_SA, TLS_CIPHER_SUITE } from './services.js';
+
+/** The repository root (test/dist/bench/lib/ → ../../../../). */
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const WORKERS = {
+  server: fileURLToPath(new URL('../workers/server.js', import.meta.url)),
+  client: fileURLToPath(new URL('../workers/client.js', import.meta.url)),
+} as const;
+export const EMULATOR_CLI = join(ROOT, 'packages/alts-emulator/dist/cli.js');
+export { CLIENT_SA, SERVER_SA };
+
+export interface BenchContext {
+  quick: boolean;
+  /** Repetitions of each cell. */
+  reps: number;
+  tmpDir: string;
+  /** Handshaker services of the two emulated VMs. */
+  emulators: { client: string; server: string } | undefined;
+  /** The TLS comparator's certificate, or why TLS is skipped. */
+  tls: { certFile: string; keyFile: string } | { skipped: string };
+  /** Run the record layer's own benchmark for section 1 when it exists. */
+  useRecordBench: boolean;
+  /** When set, workers write V8 CPU profiles here (`--cpu-prof`). */
+  profileDir: string | undefined;
+  log(line: string): void;
+  /** Child stderr lines (kept for the failure report, shown with --verbose). */
+  childLog(line: string): void;
+  /** Throws once the run's time budget is used up. */
+  checkBudget(): void;
+}
+
+export function modeAvailable(ctx: BenchContext, mode: Mode): string | undefined {
+  if (mode === 'tls' && 'skipped' in ctx.tls) return ctx.tls.skipped;
+  if (mode === 'alts' && !ctx.emulators) return 'the ALTS emulator could not be started';
+  return undefined;
+}
+
+function config(ctx: BenchContext, mode: Mode, side: 'client' | 'server'): ModeConfig {
+  if (mode === 'tls' && !('skipped' in ctx.tls)) {
+    return side === 'server'
+      ? { mode, certFile: ctx.tls.certFile, keyFile: ctx.tls.keyFile }
+      : { mode, certFile: ctx.tls.certFile };
+  }
+  if (mode === 'alts' && ctx.emulators) {
+    return { mode, handshakerAddress: ctx.emulators[side] };
+  }
+  return { mode };
+}
+
+/** `--cpu-prof` flags for a worker when profiling was asked for. */
+export function profileArgv(ctx: BenchContext, name: string): string[] {
+  if (!ctx.profileDir) return [];
+  return [
+    '--cpu-prof',
+    `--cpu-prof-dir=${ctx.profileDir}`,
+    `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
+  ];
+}
+
+function workerOptions(ctx: BenchContext, mode: Mode, name: string, extraArgv: string[]) {
+  const execArgv = [...extraArgv, ...profileArgv(ctx, name)];
+  // TLS 1.3 only, AES-128-GCM only (grpc-js passes GRPC_SSL_CIPHER_SUITES as `ciphers`).
+  if (mode === 'tls') execArgv.push('--tls-min-v1.3');
+  return {
+    env: { ...process.env, GRPC_SSL_CIPHER_SUITES: TLS_CIPHER_SUITE },
+    execArgv,
+    onLog: (line: string) => ctx.childLog(line),
+  };
+}
+
+export async function startServer(ctx: BenchContext, mode: Mode, extraArgv: string[] = []): Promise<Worker> {
+  const name = `server-${mode}`;
+  return startWorker(name, WORKERS.server, {
+    args: [JSON.stringify(config(ctx, mode, 'server'))],
+    ...workerOptions(ctx, mode, name, extraArgv),
+  });
+}
+
+export async function startClient(
+  ctx: BenchContext,
+  mode: Mode,
+  port: number,
+  extraArgv: string[] = [],
+): Promise<Worker> {
+  const name = `client-${mode}`;
+  return startWorker(name, WORKERS.client, {
+    args: [JSON.stringify(config(ctx, mode, 'client')), String(port)],
+    ...workerOptions(ctx, mode, name, extraArgv),
+  });
+}

@@ -1,0 +1,214 @@
+/**
+ * Child processes of the benchmark: IPC-driven workers (fork) and the emulator CLI (READY line).
+ * Every child is tracked so that the orchestrator can stop all of them on any exit path.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** How long a child may take to say it is ready. */
+const READY_TIMEOUT_MS = 20_000;
+/** How long a child may take to exit after SIGTERM before it is killed. */
+const STOP_TIMEOUT_MS = 3_000;
+
+const children = new Set<ChildProcess>();
+
+/** A request sent to a worker and the reply it sends back. */
+interface Reply {
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+}
+
+export interface Worker {
+  readonly name: string;
+  readonly pid: number;
+  /** What the worker reported when ready (e.g. its port). */
+  readonly info: Record<string, unknown>;
+  /** Runs a command in the worker; rejects after `timeoutMs` (and then kills the worker). */
+  request<T>(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Stops every child still running (SIGTERM, then SIGKILL). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+}
+
+/** Last resort on process exit: synchronous kill of whatever is left. */
+export function killAllChildrenSync(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Forks `script` (a compiled worker) and resolves once it sends `{type: 'ready', ...info}`.
+ * stdout is discarded; stderr lines go to `onLog`.
+ */
+export function startWorker(
+  name: string,
+  script: string,
+  options: { args?: string[]; env?: NodeJS.ProcessEnv; execArgv?: string[]; onLog?: (line: string) => void },
+): Promise<Worker> {
+  const child = fork(script, options.args ?? [], {
+    env: options.env ?? process.env,
+    execArgv: options.execArgv ?? [],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'json',
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const onLog = options.onLog ?? (() => undefined);
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) =>
+    onLog(`${name} | ${l}`),
+  );
+
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  child.on('message', (message: Reply & { type?: string }) => {
+    if (message.type !== undefined) return;
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (message.ok) waiter.resolve(message.result);
+    else waiter.reject(new Error(`${name}: ${message.error ?? 'failed'}`));
+  });
+  child.once('exit', (code, signal) => {
+    for (const waiter of pending.values()) {
+      waiter.reject(new Error(`${name} exited (code ${code}, signal ${signal})`));
+    }
+    pending.clear();
+  });
+
+  const stop = () => stopChild(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${name} was not ready within ${READY_TIMEOUT_MS} ms`));
+    }, READY_TIMEOUT_MS);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before it was ready`));
+    };
+    child.once('exit', onExit);
+    const onReady = (message: { type?: string }) => {
+      if (message.type !== 'ready') return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.off('message', onReady);
+      const { type: _type, ...info } = message as Record<string, unknown>;
+      resolve({
+        name,
+        pid: child.pid ?? -1,
+        info,
+        stop,
+        request<T>(command: string, args: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<T> {
+          const id = nextId++;
+          return new Promise<T>((res, rej) => {
+            const t = setTimeout(() => {
+              pending.delete(id);
+              void stop();
+              rej(new Error(`${name}: ${command} took longer than ${timeoutMs} ms`));
+            }, timeoutMs);
+            pending.set(id, {
+              resolve: (v) => {
+                clearTimeout(t);
+                res(v as T);
+              },
+              reject: (e) => {
+                clearTimeout(t);
+                rej(e);
+              },
+            });
+            child.send({ id, command, args });
+          });
+        },
+      });
+    };
+    child.on('message', onReady);
+  });
+}
+
+/** A program printing `READY <host:port>` on stdout (the emulator CLI). */
+export interface ReadyProcess {
+  readonly address: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export function startReadyProcess(
+  name: string,
+  script: string,
+  args: string[],
+  onLog?: (line: string) => void,
+): Promise<ReadyProcess> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  // Always drain stderr (the emulator logs every handshake), or the pipe would fill and block it.
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) =>
+    onLog?.(`${name} | ${l}`),
+  );
+  const stop = () => stopChild(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS} ms`));
+    }, READY_TIMEOUT_MS);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before it was ready`));
+    };
+    child.once('exit', onExit);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const match = /^READY (\S+)$/.exec(line);
+      if (!match?.[1]) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve({ address: match[1], pid: child.pid ?? -1, stop });
+    });
+  });
+}
+
+/** Runs a program to completion (bounded), collecting stdout. */
+export function runToCompletion(
+  file: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 64 * 1024) stderr += d;
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => void stopChild(child), timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, stdout, stderr: String(err) });
+    });
+  });
+}

@@ -6,6 +6,8 @@
 #   python3-grpcio         gRPC C-core + Python bindings (bookworm: 1.51.1), pulls python3-protobuf
 #   iproute2, util-linux   `ip` and `unshare` for sandbox.sh
 # Idempotent: does nothing (and needs no root) when all are installed.
+#   install-peers.sh --missing   only prints the missing packages (one line, empty
+#                                when none) and exits 0; installs nothing.
 # Exit status: 0 = installed; 77 = cannot install (not root / no apt-get),
 # with one line saying what is missing; 1 = apt-get failed.
 set -euo pipefail
@@ -17,6 +19,10 @@ for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+if [[ "${1:-}" == "--missing" ]]; then
+  echo "${missing[*]}"
+  exit 0
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi

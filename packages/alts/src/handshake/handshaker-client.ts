@@ -16,9 +16,19 @@ const HANDSHAKER_CHANNEL_OPTIONS = {
   'grpc.enable_retries': 0,
 } as const;
 
+/**
+ * How long a handshaker channel nobody uses stays open for the next handshake (grpc-java keeps its
+ * shared handshaker channel for 1 s after the last release, `SharedResourceHolder`; grpc-go never
+ * closes it). Reconnects and short-lived channels then skip the TCP connect and HTTP/2 setup to the
+ * handshaker service. Neither the timer nor the idle channel keeps the process alive.
+ */
+export const HANDSHAKER_CHANNEL_LINGER_MS = 1_000;
+
 interface SharedChannel {
   client: HandshakerServiceClient;
   users: number;
+  /** Set while nobody uses the channel: closes it unless someone acquires it first. */
+  closeTimer: NodeJS.Timeout | undefined;
 }
 
 const channels = new Map<string, SharedChannel>();
@@ -31,7 +41,8 @@ export interface HandshakerChannelRef {
 
 /**
  * One plaintext channel per handshaker address, shared by every handshake (as grpc-go's
- * handshaker/service cache), closed when its last user releases it so nothing outlives its users.
+ * handshaker/service cache). When its last user releases it, it lingers for
+ * {@link HANDSHAKER_CHANNEL_LINGER_MS} and is then closed, so nothing outlives its users for long.
  */
 export function acquireHandshakerChannel(address: string): HandshakerChannelRef {
   let shared = channels.get(address);
@@ -39,8 +50,13 @@ export function acquireHandshakerChannel(address: string): HandshakerChannelRef 
     shared = {
       client: new HandshakerServiceClient(address, credentials.createInsecure(), HANDSHAKER_CHANNEL_OPTIONS),
       users: 0,
+      closeTimer: undefined,
     };
     channels.set(address, shared);
+  }
+  if (shared.closeTimer !== undefined) {
+    clearTimeout(shared.closeTimer);
+    shared.closeTimer = undefined;
   }
   shared.users++;
   const entry = shared;
@@ -51,17 +67,34 @@ export function acquireHandshakerChannel(address: string): HandshakerChannelRef 
       if (released) return;
       released = true;
       entry.users--;
-      if (entry.users === 0) {
-        channels.delete(address);
-        entry.client.close();
-      }
+      if (entry.users > 0) return;
+      entry.closeTimer = setTimeout(() => closeChannel(address, entry), HANDSHAKER_CHANNEL_LINGER_MS);
+      entry.closeTimer.unref();
     },
   };
 }
 
-/** Open handshaker channels, for leak assertions in tests. */
+function closeChannel(address: string, entry: SharedChannel): void {
+  if (entry.users > 0) return;
+  entry.closeTimer = undefined;
+  if (channels.get(address) === entry) channels.delete(address);
+  entry.client.close();
+}
+
+/** Handshaker channels in use (lingering idle ones not counted), for leak assertions in tests. */
 export function openHandshakerChannelsForTesting(): number {
-  return channels.size;
+  let open = 0;
+  for (const entry of channels.values()) if (entry.users > 0) open++;
+  return open;
+}
+
+/** Closes the handshaker channels nobody uses now instead of after the linger, for tests. */
+export function closeIdleHandshakerChannelsForTesting(): void {
+  for (const [address, entry] of channels) {
+    if (entry.users > 0) continue;
+    if (entry.closeTimer !== undefined) clearTimeout(entry.closeTimer);
+    closeChannel(address, entry);
+  }
 }
 
 /**

@@ -15,6 +15,25 @@ const SERVER_SA = 'backend@hospital-test.iam.gserviceaccount.com';
 const OTHER_SA = 'reporting@hospital-test.iam.gserviceaccount.com';
 const UNAVAILABLE = 64 + 14;
 
+/** Runs a program with extra environment variables, bounded in time. */
+function runWithEnv(script: string, args: string[], env: Record<string, string>) {
+  return new Promise<{ code: number; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stderr });
+    });
+  });
+}
+
 const logs: string[] = [];
 const keep = (line: string) => logs.push(line);
 
@@ -66,6 +85,24 @@ describe('OT booking apps end to end (processes)', () => {
       logs.some((l) => l.includes(`getBookingInfo from ${CLIENT_SA}: patient PT-1204 doctor DC-3904: found`)),
     );
     assert.ok(!logs.some((l) => l.includes('Gall bladder stone')), 'the server never logs the condition');
+  });
+
+  it('traces each handshake step under GRPC_TRACE=alts, with identities and durations but no secrets', async () => {
+    const traced = await runWithEnv(CLIENT, ['--handshaker', clientVm.address, server.address, SERVER_SA], {
+      GRPC_TRACE: 'alts',
+      GRPC_VERBOSITY: 'DEBUG',
+    });
+    assert.equal(traced.code, 0, traced.stderr);
+    const lines = traced.stderr.split('\n').filter((l) => l.includes('| alts |'));
+    assert.ok(
+      lines.some((l) => /client handshake to .*: start/.test(l)),
+      traced.stderr,
+    );
+    assert.ok(
+      lines.some((l) => new RegExp(`done in [0-9.]+ ms, peer=${SERVER_SA}`).test(l)),
+      traced.stderr,
+    );
+    assert.ok(!/[0-9a-f]{64}/i.test(traced.stderr), 'no long hex strings (key material) in traces');
   });
 
   it('rejects a caller running as another account with PERMISSION_DENIED', async () => {

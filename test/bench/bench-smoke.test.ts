@@ -93,8 +93,14 @@ describe('npm run bench -- --quick', { timeout: RUN_TIMEOUT_MS + 10_000 }, () =>
       assert.ok(m && isSummary(m.serverKiBPerConn) && isSummary(m.clientKiBPerConn), `memory ${mode}`);
     }
     const record = results.record;
-    assert.ok(record?.recordBench !== undefined || record?.micro, 'record micro');
-    assert.ok(record?.stream?.alts && record.stream.tls && record.stream.tcp, 'stream over TCP');
+    assert.ok(record && record.micro.length >= 5, 'record micro');
+    for (const m of record.micro) assert.ok(m.altsMBps > 0 && m.rawMBps > 0, `micro ${m.size}`);
+    for (const t of ['tcp', 'tls', 'alts'] as const) {
+      assert.ok(
+        record.stream.some((s) => s.transport === t && isSummary(s.mbPerS)),
+        `stream ${t}`,
+      );
+    }
   });
 
   it('evaluates the targets and writes the table and the chart', async () => {

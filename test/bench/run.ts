@@ -2,7 +2,7 @@
  * `npm run bench`: ALTS vs TLS 1.3 vs insecure for grpc-js, in one invocation on this machine.
  *
  *   node test/dist/bench/run.js [--quick] [--reps N] [--sections 1,2,3,4,5] [--out DIR]
- *                               [--wait-idle] [--profile DIR] [--no-record-bench] [--verbose]
+ *                               [--wait-idle] [--profile DIR] [--verbose]
  *
  * Sections: (1) record micro, (2) byte stream over loopback TCP, (3) handshakes against the
  * emulator, (4) grpc-js end to end, (5) RSS per idle connection. Writes results.json, results.md
@@ -38,7 +38,6 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
     'wait-idle': { type: 'boolean', default: false },
     profile: { type: 'string' },
-    'no-record-bench': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
     'budget-s': { type: 'string' },
   },
@@ -108,7 +107,7 @@ async function main(): Promise<number> {
       `OpenSSL ${machine.openssl}, grpc-js ${machine.grpcJs}; load ${startLoad}; ${reps} reps; sections ${[...sections].join(',')}`,
   );
   const notes: string[] = [];
-  const needTls = [2, 3, 4, 5].some((s) => sections.has(s));
+  const needTls = [3, 4, 5].some((s) => sections.has(s));
   const needAlts = [3, 4, 5].some((s) => sections.has(s));
   const tls = needTls ? await makeSelfSignedCert(tmpDir) : { skipped: 'not needed' };
   if ('skipped' in tls && needTls) notes.push(`TLS skipped: ${tls.skipped}`);
@@ -140,7 +139,6 @@ async function main(): Promise<number> {
         ? { client: (emulators[0] as ReadyProcess).address, server: (emulators[1] as ReadyProcess).address }
         : undefined,
     tls,
-    useRecordBench: !opts['no-record-bench'],
     profileDir: opts.profile ? resolve(opts.profile) : undefined,
     log,
     childLog,
@@ -182,9 +180,12 @@ async function main(): Promise<number> {
   };
   try {
     if (sections.has(1) || sections.has(2)) {
-      await run('1-2. record layer: micro and stream over loopback TCP', async () => {
-        results.record = await runRecordSection(ctx, sections);
-      });
+      await run(
+        '1-2. record layer (packages/alts record-bench): micro, stream over loopback TCP',
+        async () => {
+          results.record = await runRecordSection(ctx);
+        },
+      );
     }
     if (sections.has(3) && ctx.emulators) {
       await run('3. handshakes against the emulator', async () => {

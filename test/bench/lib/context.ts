@@ -22,8 +22,6 @@ export interface BenchContext {
   emulators: { client: string; server: string } | undefined;
   /** The TLS comparator's certificate, or why TLS is skipped. */
   tls: { certFile: string; keyFile: string } | { skipped: string };
-  /** Run the record layer's own benchmark for section 1 when it exists. */
-  useRecordBench: boolean;
   /** When set, workers write V8 CPU profiles here (`--cpu-prof`). */
   profileDir: string | undefined;
   log(line: string): void;

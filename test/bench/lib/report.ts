@@ -115,41 +115,30 @@ export function renderMarkdown(res: BenchResults): string {
     lines.push('');
   }
   const rec = res.record;
-  if (rec?.micro) {
+  if (rec) {
     lines.push(
-      '**Record layer micro** (seal + open of one frame, one process)',
+      '**Record layer micro** (one process; µs per frame; MB/s of one seal + one open averaged; from `record-bench`)',
       '',
-      '| Frame payload | ALTS crypter MB/s | raw per-frame AES-128-GCM MB/s | ratio |',
-      '|---:|---:|---:|---:|',
+      '| Frame payload | ALTS seal µs | ALTS open µs | raw seal µs | raw open µs | ALTS MB/s | raw MB/s | ALTS ÷ raw |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
-    for (const [size, v] of Object.entries(rec.micro)) {
-      lines.push(`| ${bytes(Number(size))} | ${cell(v.altsMBps)} | ${cell(v.rawMBps)} | ${r(v.ratio)} |`);
+    for (const m of rec.micro) {
+      lines.push(
+        `| ${bytes(m.size)} | ${num(m.altsSealUs)} | ${num(m.altsOpenUs)} | ${num(m.rawSealUs)} | ${num(m.rawOpenUs)} | ` +
+          `${num(m.altsMBps)} | ${num(m.rawMBps)} | ${r(m.ratio)} |`,
+      );
     }
-    lines.push('');
-  } else if (rec?.recordBench !== undefined) {
     lines.push(
-      '**Record layer micro**: see `recordBench` in results.json (the record layer’s own benchmark).',
       '',
-    );
-  }
-  if (rec?.stream) {
-    lines.push(
-      `**Byte stream over loopback TCP** (two processes, ${bytes(Number(rec.streamSettings?.bytes))} in ` +
-        `${bytes(Number(rec.streamSettings?.chunkBytes))} writes${rec.tlsNegotiated ? `; TLS: ${rec.tlsNegotiated}` : ''})`,
+      '**Byte stream over loopback TCP** (writer and reader in separate processes, 64 KiB writes; from `record-bench`)',
       '',
-      '| | MB/s | reader CPU µs/MB | writer CPU µs/MB | ÷ TLS |',
+      '| Transport | MB/s | reader CPU µs/MB | writer CPU µs/MB | ÷ TLS |',
       '|---|---:|---:|---:|---:|',
     );
-    const tls = rec.stream.tls?.mbPerS.median;
-    for (const [mode, label] of [
-      ['tcp', 'plain TCP'],
-      ['tls', 'TLS 1.3'],
-      ['alts', 'ALTS protected stream'],
-    ] as const) {
-      const v = rec.stream[mode];
-      if (!v) continue;
+    const tls = rec.stream.find((s) => s.transport === 'tls')?.mbPerS.median;
+    for (const s of rec.stream) {
       lines.push(
-        `| ${label} | ${cell(v.mbPerS)} | ${cell(v.readerCpuUsPerMB)} | ${cell(v.writerCpuUsPerMB)} | ${r(ratio(v.mbPerS.median, tls))} |`,
+        `| ${s.name} | ${cell(s.mbPerS)} | ${num(s.readerCpuUsPerMB)} | ${num(s.writerCpuUsPerMB)} | ${r(ratio(s.mbPerS.median, tls))} |`,
       );
     }
     lines.push('');

@@ -73,6 +73,8 @@ export interface Stack {
   port: number;
   target: string;
   client(options?: { channelOptions?: Record<string, number | string> }): OtBookingServiceClient;
+  /** Shuts the server down (graceful for `graceMs`, then forced) and starts a new one on the same port. */
+  restartServer(graceMs: number): Promise<void>;
   /** Closes every client made here, the server, the emulator, and removes the state directory. */
   stop(): Promise<void>;
 }
@@ -87,18 +89,22 @@ export async function startStack(
     stateDir,
   });
   const table = bookings(options.patients ?? 1000);
-  const server = createOtBookingServer(createBookingService(table), {
-    clientServiceAccounts: [CLIENT_SA],
-    handshakerServiceAddress: emulator.address,
-    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 2_000,
-  });
+  const makeServer = () =>
+    createOtBookingServer(createBookingService(table), {
+      clientServiceAccounts: [CLIENT_SA],
+      handshakerServiceAddress: emulator.address,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 2_000,
+    });
+  let server = makeServer();
   const port = await server.listen(`127.0.0.1:${options.port ?? 0}`);
   const clients: OtBookingServiceClient[] = [];
   const target = `127.0.0.1:${port}`;
   return {
     stateDir,
     emulator,
-    server,
+    get server() {
+      return server;
+    },
     port,
     target,
     client(clientOptions = {}) {
@@ -109,6 +115,14 @@ export async function startStack(
       });
       clients.push(c);
       return c;
+    },
+    async restartServer(graceMs) {
+      const old = server;
+      const force = setTimeout(() => old.forceShutdown(), graceMs);
+      await old.tryShutdown();
+      clearTimeout(force);
+      server = makeServer();
+      await server.listen(`127.0.0.1:${port}`);
     },
     async stop() {
       for (const c of clients.splice(0)) c.close();

@@ -92,7 +92,9 @@ const fuzzCodes = await Promise.all(
     runTestFile(file, { FUZZ_SEED: String(seed), FUZZ_RUNS: String(runs), FUZZ_REPORT: fuzzReport }),
   ),
 );
-fuzzCodes.forEach((code, i) => code !== 0 && failures.push(`fuzz ${fuzzFiles[i]?.[0]}`));
+fuzzCodes.forEach((code, i) => {
+  if (code !== 0) failures.push(`fuzz ${fuzzFiles[i]?.[0]}`);
+});
 const fuzzRun = readLines(fuzzReport).reduce((sum, l) => sum + Number(l.cases ?? 0), 0);
 if (fuzzRun < fuzzCases) failures.push(`fuzz cases ${fuzzRun} < ${fuzzCases}`);
 say(`fuzzing done: ${fuzzRun} cases in ${((performance.now() - started) / 1000).toFixed(0)} s`);

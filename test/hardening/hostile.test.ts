@@ -13,10 +13,12 @@
 // HOSTILE_FLOOD sets the flood size (default 200 here; `npm run test:stress` uses 1000).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { OtBookingServiceClient } from '@grpc-alts/ot-booking';
+import { Metadata, status } from '@grpc/grpc-js';
+import { createOtBookingClient, type OtBookingServiceClient } from '@grpc-alts/ot-booking';
 import {
   clientInitBytes,
   closedBy,
@@ -32,6 +34,7 @@ import {
   readFrame,
   reportFigures,
   resources,
+  SERVER_SA,
   type Stack,
   startStack,
 } from './support.js';
@@ -127,7 +130,10 @@ describe('hostile clients against a running ALTS server', () => {
           const out = new RawRecords(result.keyData, 'client');
           const inbound = new RawRecords(result.keyData, 'server');
           // A good record first: the server answers with HTTP/2 SETTINGS, so the raw client is right
-          // and what follows is the only reason for the close.
+          // and what follows is the only reason for the close. (HARDENING 29, in part: this client is
+          // a second, independent ALTS implementation written from the spec and the public handshaker
+          // contract, interoperating with ours off GCP; test/interop/matrix.ts does the same with
+          // grpc-go and gRPC C-core.)
           const preface = out.seal(HTTP2_PREFACE);
           socket.write(preface);
           const { frame } = await readFrame(socket, leftover);
@@ -155,7 +161,70 @@ describe('hostile clients against a running ALTS server', () => {
     }
   }
 
-  test('HARDENING 8/9/19/20/26/28: 100 bad connections and a handshake flood while good clients call', async (t) => {
+  test('HARDENING 28: 100 channels connecting at once; a call cancelled mid-handshake; closing the channel aborts the handshake', async () => {
+    const many = Array.from({ length: 100 }, () =>
+      stack.client({ channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }),
+    );
+    const replies = await Promise.all(many.map((c, i) => getBooking(c, i)));
+    assert.deepEqual(
+      replies.map((r) => r.condition),
+      many.map((_, i) => `c${i}`),
+    );
+    for (const c of many) c.close();
+
+    // A "server" that accepts and never answers: the client's handshake waits on it.
+    const peers: Socket[] = [];
+    let spoke!: () => void;
+    const clientSpoke = new Promise<void>((resolve) => {
+      spoke = resolve;
+    });
+    const silent = createServer((socket) => {
+      peers.push(socket);
+      socket.on('error', () => undefined);
+      socket.once('data', () => spoke());
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const client = createOtBookingClient(`127.0.0.1:${port}`, {
+        targetServiceAccounts: [SERVER_SA],
+        handshakerServiceAddress: stack.emulator.address,
+        handshakeTimeoutMs: 20_000,
+      });
+      const cancelled = new Promise<{ code: number; ms: number }>((resolve) => {
+        let at = 0;
+        const call = client.getBookingInfo(
+          { patientID: 'PT-1', doctorID: 'DC-1', description: '' },
+          new Metadata(),
+          { deadline: Date.now() + 30_000 },
+          (error) => resolve({ code: error?.code ?? 0, ms: performance.now() - at }),
+        );
+        void clientSpoke.then(() => {
+          at = performance.now();
+          call.cancel();
+        });
+      });
+      const { code, ms } = await cancelled;
+      assert.equal(code, status.CANCELLED);
+      assert.ok(ms < 1_000, `cancel took ${ms.toFixed(0)} ms`);
+      // Closing the channel aborts the handshake in progress: its socket goes away long before the
+      // 20 s handshake deadline.
+      const peer = peers[0] as Socket;
+      const gone = closedBy(peer, 5_000);
+      client.close();
+      const closedMs = await gone;
+      assert.ok(
+        closedMs >= 0 && closedMs < 2_000,
+        `the handshake socket stayed open (${closedMs.toFixed(0)} ms)`,
+      );
+    } finally {
+      for (const p of peers) p.destroy();
+      silent.close();
+    }
+  });
+
+  test('HARDENING 8/9/19/20/26/28/29: 100 bad connections and a handshake flood while good clients call', async (t) => {
     // Sanity first (tlsfuzzer): the server works before the attack.
     const sanity = stack.client();
     assert.equal((await getBooking(sanity, 1)).condition, 'c1');

@@ -1,7 +1,7 @@
 // `npm run test:stress`: the long run of issue 10. Runs, in order:
 //   1. the three fuzzers with a shared seed and ≥ 1 000 000 cases in total (child processes, in
 //      parallel): record layer 60 %, handshake driver 10 %, emulator 30 % of STRESS_FUZZ_CASES;
-//   2. the hostile-clients test with a 1 000-connect handshake flood, and the handshaker faults test;
+//   2. the hostile-clients test with a 1 100-connect handshake flood, and the handshaker faults test;
 //   3. the soak: SOAK_RPCS (default 100 000) RPCs over 20 channels with reconnects and a server
 //      restart in the middle (in this process);
 // then prints ONE summary line and exits non-zero if any invariant failed.
@@ -99,9 +99,9 @@ const fuzzRun = readLines(fuzzReport).reduce((sum, l) => sum + Number(l.cases ??
 if (fuzzRun < fuzzCases) failures.push(`fuzz cases ${fuzzRun} < ${fuzzCases}`);
 say(`fuzzing done: ${fuzzRun} cases in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-// 2. Hostile clients (1 000-connect flood) and handshaker faults.
+// 2. Hostile clients (1 100-connect flood) and handshaker faults.
 const hostileCode = await runTestFile('test/dist/hardening/hostile.test.js', {
-  HOSTILE_FLOOD: '1000',
+  HOSTILE_FLOOD: '1100',
   HARDENING_REPORT: hardeningReport,
 });
 if (hostileCode !== 0) failures.push('hostile clients');

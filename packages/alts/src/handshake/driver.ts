@@ -117,7 +117,8 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
   const onAbort = () => {
     const reason = abortReason(abort.signal);
     reader.fail(reason);
-    stream?.close();
+    // Deadline or cancellation: the service may be hung, so reset the stream.
+    stream?.close({ cancel: true });
   };
   abort.signal.addEventListener('abort', onAbort, { once: true });
   const aborted = () => {
@@ -209,7 +210,7 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     clearTimeout(timer);
     p.signal?.removeEventListener('abort', onCancel);
     abort.signal.removeEventListener('abort', onAbort);
-    stream?.close();
+    stream?.close({ cancel: abort.signal.aborted });
     release?.();
   }
 }

@@ -158,14 +158,20 @@ export class HandshakerStream {
     });
   }
 
-  /** Half-closes, then cancels: the handshake is over either way and the stream must not linger. */
-  close(): void {
+  /**
+   * Ends our side of the stream. A responsive service ends the RPC itself (right after the result,
+   * or when it sees the half-close) and the call's deadline bounds one that does not. `cancel` also
+   * resets the stream: only for a handshaker that stopped answering (deadline, cancellation).
+   * Resetting a stream the service has already ended is an invalid frame to a Node HTTP/2 server
+   * (the emulator), which kills the whole shared connection after 1 000 of them.
+   */
+  close(options: { cancel: boolean }): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending?.reject(new AltsError('CANCELLED', 'the handshaker stream was closed'));
     this.#pending = undefined;
     this.#call.end();
-    this.#call.cancel();
+    if (options.cancel) this.#call.cancel();
   }
 
   #fail(error: AltsError): void {

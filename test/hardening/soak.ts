@@ -42,7 +42,7 @@ export interface SoakResult {
 }
 
 /** Share of the RPCs run before the starting RSS is taken. */
-const WARM_UP_SHARE = 0.2;
+const WARM_UP_SHARE = 0.3;
 
 interface Slot {
   client: OtBookingServiceClient;

@@ -123,6 +123,7 @@ const soak = await runSoak({
   maxAttempts: 50,
   log: say,
 });
+const mib = (n: number) => (n / 2 ** 20).toFixed(1);
 const rssDrift = Math.abs(soak.rssEnd - soak.rssStart) / soak.rssStart;
 if (soak.lost !== 0) failures.push(`soak lost ${soak.lost}`);
 if (soak.duplicated !== 0) failures.push(`soak duplicated ${soak.duplicated}`);
@@ -130,6 +131,10 @@ if (soak.wrong !== 0) failures.push(`soak wrong replies ${soak.wrong}`);
 if (soak.answered !== soak.rpcs) failures.push(`soak answered ${soak.answered} of ${soak.rpcs}`);
 if (soak.serverRestarts !== 1) failures.push('soak server restart did not happen');
 if (rssDrift > 0.2) failures.push(`soak RSS drift ${(rssDrift * 100).toFixed(1)} % > 20 %`);
+// RSS keeps the allocator's high-water mark; the heap after a full GC is what a leak would grow.
+if (soak.heapEnd > soak.heapStart * 1.2 + 8 * 2 ** 20) {
+  failures.push(`soak heap after GC grew ${mib(soak.heapStart)} -> ${mib(soak.heapEnd)} MiB`);
+}
 say(`soak errors retried by code: ${JSON.stringify(soak.errorsByCode)}; reconnects ${soak.reconnects}`);
 
 const leaked =
@@ -140,7 +145,6 @@ if (!(leaked === 0)) failures.push(`leaked handles ${leaked}`);
 const goodErrors = Number(hostile?.goodErrors ?? Number.NaN);
 if (!(goodErrors === 0)) failures.push(`good-client errors ${goodErrors}`);
 
-const mib = (n: number) => (n / 2 ** 20).toFixed(1);
 const summary = [
   `STRESS ${failures.length === 0 ? 'PASS' : 'FAIL'}`,
   `fuzz_cases=${fuzzRun}`,
@@ -154,6 +158,7 @@ const summary = [
   `duplicated_responses=${soak.duplicated}`,
   `rss_start_mib=${mib(soak.rssStart)}`,
   `rss_end_mib=${mib(soak.rssEnd)}`,
+  `heap_after_gc_mib=${mib(soak.heapStart)}->${mib(soak.heapEnd)}`,
   `leaked_handles=${Number.isNaN(leaked) ? 'n/a' : leaked}`,
   `duration_s=${((performance.now() - started) / 1000).toFixed(0)}`,
 ].join(' ');

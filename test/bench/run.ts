@@ -9,7 +9,7 @@
  * and chart.svg to --out (default docs/bench). Every child process is stopped and the temp dir
  * (certificate, emulator state) removed on every exit path. --quick is a smoke run (< 1 min).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { load1, machineInfo } from './lib/machine.js';
 import {
   killAllChildrenSync,
   type ReadyProcess,
+  runToCompletion,
   startReadyProcess,
   stopAllChildren,
 } from './lib/processes.js';
@@ -82,6 +83,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 class BudgetExceeded extends Error {}
+
+/** Results written into the repository are formatted as `npm run lint` expects (Biome). */
+async function formatForRepository(dir: string): Promise<void> {
+  const biome = join(ROOT, 'node_modules/.bin/biome');
+  if (relative(ROOT, dir).startsWith('..') || !existsSync(biome)) return;
+  const files = ['results.json', 'results.md'].map((f) => join(dir, f));
+  const r = await runToCompletion(biome, ['format', '--write', ...files], 30_000);
+  if (r.code !== 0) log(`biome format failed (${r.code}): ${r.stderr.split('\n')[0] ?? ''}`);
+}
 
 let maxLoad = load1();
 const sampler = setInterval(() => {
@@ -218,6 +228,7 @@ async function main(): Promise<number> {
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, 'results.md'), markdown);
   writeFileSync(join(outDir, 'chart.svg'), renderSvg(results));
+  await formatForRepository(outDir);
   log(`\n${markdown}`);
   log(
     `wrote ${relative(process.cwd(), outDir) || '.'}/{results.json,results.md,chart.svg} in ${results.durationS} s`,

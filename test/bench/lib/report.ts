@@ -180,6 +180,7 @@ export function renderSvg(res: BenchResults): string {
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
+    `<title>ALTS for grpc-js: benchmark ratios against the targets</title>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="16" y="24" font-size="16" font-weight="bold">ALTS for grpc-js: ratios against the targets${res.quick ? ' (quick smoke run)' : ''}</text>`,
     `<text x="16" y="44" fill="#555">${esc(`${res.date.slice(0, 10)} · ${m.cores} × ${m.cpuModel} · Node ${m.node} · OpenSSL ${m.openssl} · grpc-js ${m.grpcJs} · medians of ${res.reps} runs · load ${res.load.start}–${res.load.max}`)}</text>`,
@@ -192,7 +193,7 @@ export function renderSvg(res: BenchResults): string {
       `<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(t.label)}</text>`,
       `<rect x="${left}" y="${y + 6}" width="${(v * scale).toFixed(1)}" height="16" fill="${color}" opacity="0.85"/>`,
       `<line x1="${(left + t.bound * scale).toFixed(1)}" y1="${y + 2}" x2="${(left + t.bound * scale).toFixed(1)}" y2="${y + 26}" stroke="#000" stroke-width="2"/>`,
-      `<text x="${(left + v * scale + 6).toFixed(1)}" y="${y + 18}">${Number.isFinite(t.value) ? `${t.value.toFixed(2)}×` : 'n/a'} (${t.op} ${t.bound})</text>`,
+      `<text x="${(left + v * scale + 6).toFixed(1)}" y="${y + 18}">${Number.isFinite(t.value) ? `${t.value.toFixed(2)}×` : 'n/a'} (${t.op === '>=' ? '≥' : '≤'} ${t.bound})</text>`,
     );
   }
   let y = top + rows.length * rowH + 16;

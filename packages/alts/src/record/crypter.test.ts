@@ -114,6 +114,36 @@ describe('crypter', () => {
     assert.throws(() => server.open(second.ciphertext, second.tag), isCode('AUTH_FAILED'));
   });
 
+  test('beginOpen: a record opened piece by piece equals open(); a bad tag breaks the crypter', () => {
+    const protocols: RecordProtocol[] = [ALTSRP_GCM_AES128_REKEY, ALTSRP_GCM_AES128];
+    for (const protocol of protocols) {
+      const key = KEY.subarray(0, RECORD_PROTOCOL_KEY_SIZES[protocol]);
+      const client = createRecordCrypter(protocol, key, 'client');
+      const server = createRecordCrypter(protocol, key, 'server');
+      const plaintext = Buffer.from('a record that arrives in several socket reads');
+      for (let round = 0; round < 3; round++) {
+        const { ciphertext, tag } = client.seal(plaintext);
+        const opening = server.beginOpen();
+        const pieces = [ciphertext.subarray(0, 5), ciphertext.subarray(5, 6), ciphertext.subarray(6)];
+        const opened = Buffer.concat(pieces.map((piece) => opening.update(piece)));
+        opening.finish(tag);
+        assert.ok(opened.equals(plaintext), protocol);
+      }
+      // The counter advanced once per record: open() takes the next one.
+      const next = client.seal(Buffer.from('next'));
+      assert.equal(server.open(next.ciphertext, next.tag).toString(), 'next', protocol);
+      const bad = client.seal(Buffer.from('bad'));
+      const opening = server.beginOpen();
+      opening.update(bad.ciphertext);
+      const badTag = Buffer.from(bad.tag);
+      badTag[0] = (badTag[0] ?? 0) ^ 1;
+      assert.throws(() => opening.finish(badTag), isCode('AUTH_FAILED'), protocol);
+      const after = client.seal(Buffer.from('after'));
+      assert.throws(() => server.beginOpen(), isCode('AUTH_FAILED'), protocol);
+      assert.throws(() => server.open(after.ciphertext, after.tag), isCode('AUTH_FAILED'), protocol);
+    }
+  });
+
   test('HARDENING 10: reordered or skipped records fail authentication', () => {
     const client = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
     const server = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'server');

@@ -8,6 +8,7 @@ import {
   createDecipheriv,
   createHmac,
   createSecretKey,
+  type DecipherGCM,
   type KeyObject,
 } from 'node:crypto';
 import { AltsError } from '../errors.js';
@@ -76,14 +77,37 @@ export interface RecordCrypter {
    * crypter then refuses every later record) or `COUNTER_OVERFLOW`. Returns no plaintext on failure.
    */
   open(ciphertext: Uint8Array, tag: Uint8Array): Buffer;
+  /**
+   * Starts opening the next inbound record piece by piece, for a record that arrives over several
+   * socket reads: the pieces are decrypted as they come instead of being copied together first.
+   * Same failures as {@link open} (thrown here for a broken crypter or an exhausted counter, or by
+   * `finish`). Finish one opening before starting the next or calling `open`.
+   */
+  beginOpen(): RecordOpening;
   /** Test seam: positions both counters at the given frame indexes (direction bits untouched). */
   setFrameIndexesForTesting(outbound: bigint, inbound: bigint): void;
+}
+
+/** One inbound record being opened piece by piece (see {@link RecordCrypter.beginOpen}). */
+export interface RecordOpening {
+  /**
+   * Decrypts the next piece of the ciphertext; returns as many bytes as given. The result is NOT
+   * authenticated until `finish` returns: never deliver it before, and wipe it if `finish` throws.
+   */
+  update(ciphertext: Uint8Array): Buffer;
+  /**
+   * Checks the record's tag and advances the inbound counter. Throws `AUTH_FAILED` (the crypter then
+   * refuses every later record) if the record does not authenticate.
+   */
+  finish(tag: Uint8Array): void;
 }
 
 /** An AEAD keyed once, called with an explicit 12-byte nonce and optional AAD. */
 export interface NonceAead {
   seal(nonce: Buffer, plaintext: Uint8Array, aad?: Uint8Array): SealedRecord;
   open(nonce: Buffer, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer;
+  /** A decipher for `nonce` whose tag is set, and checked, by the caller before `final()`. */
+  decipher(nonce: Buffer): DecipherGCM;
 }
 
 function authFailed(cause?: unknown): AltsError {
@@ -140,6 +164,10 @@ class PlainAead implements NonceAead {
 
   open(nonce: Buffer, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer {
     return gcmOpen(this.#key, nonce, ciphertext, tag, aad);
+  }
+
+  decipher(nonce: Buffer): DecipherGCM {
+    return createDecipheriv('aes-128-gcm', this.#key, nonce, GCM_OPTIONS);
   }
 }
 
@@ -201,6 +229,12 @@ export class RekeyAead implements NonceAead {
     checkNonce(nonce);
     return gcmOpen(this.#keyFor(nonce), this.#mask(nonce), ciphertext, tag, aad);
   }
+
+  decipher(nonce: Buffer): DecipherGCM {
+    checkNonce(nonce);
+    // The masked nonce is a reused buffer: createDecipheriv copies it.
+    return createDecipheriv('aes-128-gcm', this.#keyFor(nonce), this.#mask(nonce), GCM_OPTIONS);
+  }
 }
 
 function checkNonce(nonce: Buffer): void {
@@ -247,6 +281,25 @@ class CounterCrypter implements RecordCrypter {
     }
     this.#in.increment();
     return plaintext;
+  }
+
+  beginOpen(): RecordOpening {
+    if (this.#broken) throw authFailed();
+    const decipher = this.#aead.decipher(this.#in.value());
+    return {
+      update: (ciphertext) => decipher.update(ciphertext),
+      finish: (tag) => {
+        try {
+          if (tag.length !== FRAME_TAG_SIZE) throw authFailed();
+          decipher.setAuthTag(tag);
+          decipher.final();
+        } catch (err) {
+          this.#broken = true;
+          throw AltsError.is(err) ? err : authFailed(err);
+        }
+        this.#in.increment();
+      },
+    };
   }
 
   setFrameIndexesForTesting(outbound: bigint, inbound: bigint): void {

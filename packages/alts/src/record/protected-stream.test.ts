@@ -312,6 +312,30 @@ describe('protected stream', () => {
     assert.ok((await result).data.equals(expected));
   });
 
+  test('HARDENING 8: a tampered record that straddles chunks delivers none of its plaintext, however it is split', async () => {
+    const secret = pseudoRandomBytes(40_000, 8);
+    const [first, second] = records('client', [Buffer.from('before'), secret]);
+    assert.ok(first && second);
+    // One flip in the ciphertext, one in the tag: the record is decrypted as its pieces arrive,
+    // but nothing of it may come out before (or after) its tag fails.
+    for (const bit of [8 * 100, 8 * (second.length - 3)]) {
+      const flipped = Buffer.from(second);
+      flipped[bit >> 3] = (flipped[bit >> 3] ?? 0) ^ 1;
+      for (const size of [1, 7, 1000, 5000, 20_000]) {
+        const { fake, stream } = fakeServer();
+        const result = outcome(stream);
+        fake.feed(first);
+        for (let offset = 0; offset < flipped.length; offset += size) {
+          fake.feed(flipped.subarray(offset, offset + size));
+        }
+        fake.feedEnd();
+        const { data, error } = await result;
+        assert.equal(code(error), 'AUTH_FAILED', `bit ${bit}, ${size}-byte chunks`);
+        assert.equal(data.toString(), 'before', `bit ${bit}, ${size}-byte chunks`);
+      }
+    }
+  });
+
   test('HARDENING 9: a replayed record fails authentication', async () => {
     const [one] = records('client', [Buffer.from('one')]);
     assert.ok(one);

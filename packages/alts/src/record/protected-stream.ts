@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { AltsError } from '../errors.js';
 import type { Side } from './counter.js';
-import { createRecordCrypter, type RecordCrypter } from './crypter.js';
+import { createRecordCrypter, type RecordCrypter, type RecordOpening } from './crypter.js';
 import {
   checkFrameLength,
   checkFrameType,
@@ -32,6 +32,13 @@ const WRITE_BATCH_MAX_BYTES = 512 * 1024;
  * 64 KiB + 1 MiB of plaintext (HARDENING 17).
  */
 const READABLE_HIGH_WATER_MARK = 64 * 1024;
+/**
+ * Smallest piece of a straddling record's ciphertext decrypted on its own; smaller pieces are
+ * gathered in a staging buffer of this size (allocated once per stream, when first needed). Every
+ * `update()` call allocates its output off-heap, so this bounds the plaintext pieces held per record
+ * while its tag is pending to about 2 × 1 MiB / 4 KiB, however finely the peer splits its segments.
+ */
+const MIN_DECRYPT_PIECE = 4 * 1024;
 /** Plaintext our writers may queue before `write()` returns false (one net read's worth, as above). */
 const WRITABLE_HIGH_WATER_MARK = 64 * 1024;
 
@@ -72,9 +79,18 @@ export class ProtectedStream extends Duplex {
   /** Header bytes of a frame whose header straddles chunks. */
   readonly #header = Buffer.alloc(FRAME_HEADER_SIZE);
   #headerFill = 0;
-  /** Body (ciphertext ‖ tag) of a frame that straddles chunks: its only copy. */
-  #body: Buffer | null = null;
-  #bodyFill = 0;
+  /**
+   * A record that straddles chunks is opened as its pieces arrive (no copy of its body): the opening,
+   * the ciphertext bytes still to come, its plaintext so far (unauthenticated: held back until the
+   * tag verifies, wiped if it does not), small pieces waiting to be decrypted together, and its tag.
+   */
+  #opening: RecordOpening | null = null;
+  #ciphertextLeft = 0;
+  #held: Buffer[] = [];
+  #stage: Buffer | null = null;
+  #stageFill = 0;
+  readonly #tag = Buffer.alloc(FRAME_TAG_SIZE);
+  #tagFill = 0;
   /** The reader asked us to stop: `push()` returned false. */
   #readBlocked = false;
   #socketPausedByUs = false;
@@ -230,7 +246,7 @@ export class ProtectedStream extends Duplex {
   }
 
   #midFrame(): boolean {
-    return this.#headerFill > 0 || this.#body !== null || this.#queue.length > 0;
+    return this.#headerFill > 0 || this.#opening !== null || this.#queue.length > 0;
   }
 
   /** Opens every complete record queued so far, until the reader pushes back. Never throws. */
@@ -277,25 +293,15 @@ export class ProtectedStream extends Duplex {
 
   /**
    * Parses and opens records from `chunk`; returns how many bytes it used. Stops early when the
-   * reader pushes back. A record wholly inside the chunk is opened in place; only a record that
-   * straddles chunks is copied, once, into a buffer of exactly its size (allocated after its
-   * length was validated).
+   * reader pushes back. A record wholly inside the chunk is opened in place; a record that
+   * straddles chunks is decrypted piece by piece as it arrives, and delivered once its tag verifies.
    */
   #consume(chunk: Buffer): number {
     const end = chunk.length;
     let offset = 0;
     while (offset < end && !this.#readBlocked && !this.destroyed) {
-      const body = this.#body;
-      if (body !== null) {
-        const n = Math.min(body.length - this.#bodyFill, end - offset);
-        chunk.copy(body, this.#bodyFill, offset, offset + n);
-        this.#bodyFill += n;
-        offset += n;
-        if (this.#bodyFill === body.length) {
-          this.#body = null;
-          this.#bodyFill = 0;
-          this.#open(body, 0, body.length);
-        }
+      if (this.#opening !== null) {
+        offset = this.#continueOpening(chunk, offset);
       } else if (this.#headerFill === 0 && end - offset >= FRAME_HEADER_SIZE) {
         const length = chunk.readUInt32LE(offset);
         checkFrameLength(length);
@@ -324,10 +330,78 @@ export class ProtectedStream extends Duplex {
       this.#open(chunk, start, start + bodyLength);
       return start + bodyLength;
     }
-    const body = Buffer.allocUnsafe(bodyLength);
-    this.#bodyFill = chunk.copy(body, 0, start);
-    this.#body = body;
-    return chunk.length;
+    this.#opening = this.#crypter.beginOpen();
+    this.#ciphertextLeft = bodyLength - FRAME_TAG_SIZE;
+    return this.#continueOpening(chunk, start);
+  }
+
+  /** Feeds the straddling record's bytes from `chunk` at `offset`; returns the new offset. */
+  #continueOpening(chunk: Buffer, offset: number): number {
+    const end = chunk.length;
+    const n = Math.min(this.#ciphertextLeft, end - offset);
+    if (n > 0) {
+      this.#ciphertextLeft -= n;
+      const piece = chunk.subarray(offset, offset + n);
+      offset += n;
+      if (n >= MIN_DECRYPT_PIECE || this.#ciphertextLeft === 0) {
+        this.#decryptStage();
+        this.#decrypt(piece);
+      } else {
+        this.#stagePiece(piece);
+        if (this.#ciphertextLeft === 0) this.#decryptStage();
+      }
+    }
+    if (this.#ciphertextLeft === 0 && offset < end) {
+      const tag = this.#tag;
+      const m = Math.min(FRAME_TAG_SIZE - this.#tagFill, end - offset);
+      chunk.copy(tag, this.#tagFill, offset, offset + m);
+      this.#tagFill += m;
+      offset += m;
+      if (this.#tagFill === FRAME_TAG_SIZE) this.#finishOpening();
+    }
+    return offset;
+  }
+
+  #decrypt(ciphertext: Buffer): void {
+    this.#held.push((this.#opening as RecordOpening).update(ciphertext));
+  }
+
+  /** Copies a small ciphertext piece into the staging buffer, decrypting it whenever it fills. */
+  #stagePiece(piece: Buffer): void {
+    this.#stage ??= Buffer.allocUnsafe(MIN_DECRYPT_PIECE);
+    const stage = this.#stage;
+    let from = 0;
+    while (from < piece.length) {
+      const m = Math.min(stage.length - this.#stageFill, piece.length - from);
+      piece.copy(stage, this.#stageFill, from, from + m);
+      this.#stageFill += m;
+      from += m;
+      if (this.#stageFill === stage.length) this.#decryptStage();
+    }
+  }
+
+  #decryptStage(): void {
+    if (this.#stageFill === 0 || this.#stage === null) return;
+    this.#decrypt(this.#stage.subarray(0, this.#stageFill));
+    this.#stageFill = 0;
+  }
+
+  /** The straddling record's tag is complete: verify it, then deliver the held plaintext. */
+  #finishOpening(): void {
+    const opening = this.#opening as RecordOpening;
+    const held = this.#held;
+    this.#opening = null;
+    this.#held = [];
+    this.#tagFill = 0;
+    try {
+      opening.finish(this.#tag);
+    } catch (err) {
+      wipe(held);
+      throw err;
+    }
+    for (const plaintext of held) {
+      if (plaintext.length > 0 && !this.push(plaintext)) this.#readBlocked = true;
+    }
   }
 
   #open(source: Buffer, start: number, end: number): void {
@@ -456,7 +530,10 @@ export class ProtectedStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#queue = [];
-    this.#body = null;
+    this.#opening = null;
+    wipe(this.#held);
+    this.#held = [];
+    this.#stageFill = 0;
     this.#headerFill = 0;
     const pending = this.#pendingWrite;
     this.#pendingWrite = null;
@@ -469,6 +546,11 @@ export class ProtectedStream extends Duplex {
     if (finalCallback !== null) process.nextTick(finalCallback, aborted);
     callback(error);
   }
+}
+
+/** Overwrites plaintext that never authenticated: it must not outlive the failure. */
+function wipe(buffers: Buffer[]): void {
+  for (const buffer of buffers) buffer.fill(0);
 }
 
 function truncated(): AltsError {

@@ -3,6 +3,7 @@
  * node:crypto AES-128-GCM and HMAC-SHA256 only.
  */
 import {
+  type CipherGCM,
   type CipherGCMOptions,
   createCipheriv,
   createDecipheriv,
@@ -62,6 +63,12 @@ export interface SealedRecord {
   readonly tag: Buffer;
 }
 
+/** Ciphertext pieces (one per plaintext part, same sizes) and tag of one sealed record. */
+export interface SealedParts {
+  readonly ciphertext: Buffer[];
+  readonly tag: Buffer;
+}
+
 /**
  * One connection's record crypto: seals outbound records and opens inbound ones, each direction with
  * its own counter. Any failure is fatal for the connection (SPEC §10.20): the caller must close it.
@@ -72,6 +79,12 @@ export interface RecordCrypter {
   readonly overhead: number;
   /** Seals the next outbound record. Throws `COUNTER_OVERFLOW` when the outbound counter is exhausted. */
   seal(plaintext: Uint8Array): SealedRecord;
+  /**
+   * Seals the next outbound record, whose plaintext is the concatenation of `parts`, without
+   * concatenating them: each part is encrypted by its own cipher update, and `ciphertext[i]` is the
+   * ciphertext of `parts[i]`. Same failures as {@link seal}.
+   */
+  sealParts(parts: readonly Uint8Array[]): SealedParts;
   /**
    * Opens the next inbound record. Throws `AUTH_FAILED` (tampered, replayed, reordered, reflected; the
    * crypter then refuses every later record) or `COUNTER_OVERFLOW`. Returns no plaintext on failure.
@@ -106,6 +119,8 @@ export interface RecordOpening {
 export interface NonceAead {
   seal(nonce: Buffer, plaintext: Uint8Array, aad?: Uint8Array): SealedRecord;
   open(nonce: Buffer, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer;
+  /** A cipher for `nonce`, to be fed and finalised by the caller. */
+  cipher(nonce: Buffer): CipherGCM;
   /** A decipher for `nonce` whose tag is set, and checked, by the caller before `final()`. */
   decipher(nonce: Buffer): DecipherGCM;
 }
@@ -164,6 +179,10 @@ class PlainAead implements NonceAead {
 
   open(nonce: Buffer, ciphertext: Uint8Array, tag: Uint8Array, aad?: Uint8Array): Buffer {
     return gcmOpen(this.#key, nonce, ciphertext, tag, aad);
+  }
+
+  cipher(nonce: Buffer): CipherGCM {
+    return createCipheriv('aes-128-gcm', this.#key, nonce, GCM_OPTIONS);
   }
 
   decipher(nonce: Buffer): DecipherGCM {
@@ -230,6 +249,12 @@ export class RekeyAead implements NonceAead {
     return gcmOpen(this.#keyFor(nonce), this.#mask(nonce), ciphertext, tag, aad);
   }
 
+  cipher(nonce: Buffer): CipherGCM {
+    checkNonce(nonce);
+    // The masked nonce is a reused buffer: createCipheriv copies it.
+    return createCipheriv('aes-128-gcm', this.#keyFor(nonce), this.#mask(nonce), GCM_OPTIONS);
+  }
+
   decipher(nonce: Buffer): DecipherGCM {
     checkNonce(nonce);
     // The masked nonce is a reused buffer: createDecipheriv copies it.
@@ -267,6 +292,15 @@ class CounterCrypter implements RecordCrypter {
     const sealed = this.#aead.seal(this.#out.value(), plaintext);
     this.#out.increment();
     return sealed;
+  }
+
+  sealParts(parts: readonly Uint8Array[]): SealedParts {
+    const cipher = this.#aead.cipher(this.#out.value());
+    const ciphertext = new Array<Buffer>(parts.length);
+    for (let i = 0; i < parts.length; i++) ciphertext[i] = cipher.update(parts[i] as Uint8Array);
+    cipher.final();
+    this.#out.increment();
+    return { ciphertext, tag: cipher.getAuthTag() };
   }
 
   open(ciphertext: Uint8Array, tag: Uint8Array): Buffer {

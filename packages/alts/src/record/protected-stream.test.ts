@@ -457,6 +457,26 @@ describe('protected stream', () => {
     stream.destroy();
   });
 
+  test('HARDENING 14: large writes corked together share frames sealed part by part, byte-exact', async () => {
+    const { fake, stream } = fakeServer();
+    // 9-byte pieces between 10 000-byte ones, like HTTP/2 frame headers between DATA payloads: the
+    // parts average over 4 KiB, so each is sealed by its own cipher update, across frame boundaries.
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < 12; i++) pieces.push(pseudoRandomBytes(9, 20 + i), pseudoRandomBytes(10_000, 40 + i));
+    stream.cork();
+    for (const piece of pieces) stream.write(piece);
+    stream.uncork();
+    await tick();
+    await tick();
+    const { frames } = parseFrames(fake.written);
+    const client = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
+    const opened = Buffer.concat(frames.map((f) => client.open(f.ciphertext, f.tag)));
+    assert.ok(opened.equals(Buffer.concat(pieces)));
+    assert.ok(frames.every((f) => f.ciphertext.length <= FRAME - FRAME_OVERHEAD));
+    assert.equal(frames.length, Math.ceil(opened.length / (FRAME - FRAME_OVERHEAD)));
+    stream.destroy();
+  });
+
   test('HARDENING 14: a write that fails part-way is reported, not swallowed', async () => {
     const [client, server, [, serverSocket]] = await protectedPair(FRAME);
     server.pause();

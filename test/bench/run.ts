@@ -13,15 +13,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type Started, startReady } from 'ot-booking-demo/processes';
 import { type BenchContext, CLIENT_SA, EMULATOR_CLI, ROOT, SERVER_SA } from './lib/context.js';
 import { load1, machineInfo } from './lib/machine.js';
-import {
-  killAllChildrenSync,
-  type ReadyProcess,
-  runToCompletion,
-  startReadyProcess,
-  stopAllChildren,
-} from './lib/processes.js';
+import { killAllChildrenSync, runToCompletion, stopAllChildren } from './lib/processes.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import type { BenchResults } from './lib/results.js';
 import { evaluateTargets } from './lib/targets.js';
@@ -123,12 +118,12 @@ async function main(): Promise<number> {
   const needAlts = [3, 4, 5].some((s) => sections.has(s));
   const tls = needTls ? await makeSelfSignedCert(tmpDir) : { skipped: 'not needed' };
   if ('skipped' in tls && needTls) notes.push(`TLS skipped: ${tls.skipped}`);
-  let emulators: ReadyProcess[] = [];
+  let emulators: Started[] = [];
   if (needAlts) {
     const stateDir = join(tmpDir, 'emulator-state');
     mkdirSync(stateDir);
     const emulator = (name: string, sa: string) =>
-      startReadyProcess(
+      startReady(
         name,
         EMULATOR_CLI,
         ['serve', '--listen', '127.0.0.1:0', '--service-account', sa, '--state-dir', stateDir],
@@ -148,7 +143,7 @@ async function main(): Promise<number> {
     tmpDir,
     emulators:
       emulators.length === 2
-        ? { client: (emulators[0] as ReadyProcess).address, server: (emulators[1] as ReadyProcess).address }
+        ? { client: (emulators[0] as Started).address, server: (emulators[1] as Started).address }
         : undefined,
     tls,
     profileDir: opts.profile ? resolve(opts.profile) : undefined,

@@ -86,7 +86,8 @@ export function run(script: string, args: string[], timeoutMs = 20_000): Promise
   );
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after {@link STOP_TIMEOUT_MS}; resolves once the child has exited. */
+export function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
@@ -101,4 +102,11 @@ function stopChild(child: ChildProcess): Promise<void> {
 /** Stops every child still running. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...children].map(stopChild));
+}
+
+/** Last resort on process exit: kills whatever is left, synchronously. */
+export function killAllSync(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }

@@ -1,14 +1,14 @@
 /**
- * Child processes of the benchmark: IPC-driven workers (fork) and the emulator CLI (READY line).
- * Every child is tracked so that the orchestrator can stop all of them on any exit path.
+ * Child processes of the benchmark: IPC-driven workers (fork) and programs run to completion.
+ * Every child is tracked so that the orchestrator can stop all of them on any exit path; the
+ * emulators are started with the demo's `startReady` and stopped with its registry.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { killAllSync, stopAll, stopChild } from 'ot-booking-demo/processes';
 
 /** How long a child may take to say it is ready. */
 const READY_TIMEOUT_MS = 20_000;
-/** How long a child may take to exit after SIGTERM before it is killed. */
-const STOP_TIMEOUT_MS = 3_000;
 
 const children = new Set<ChildProcess>();
 
@@ -30,21 +30,9 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-/** Stops every child still running (SIGTERM, then SIGKILL). */
+/** Stops every child still running (SIGTERM, then SIGKILL), the emulators included. */
 export async function stopAllChildren(): Promise<void> {
-  await Promise.all([...children].map(stopChild));
+  await Promise.all([...[...children].map(stopChild), stopAll()]);
 }
 
 /** Last resort on process exit: synchronous kill of whatever is left. */
@@ -52,6 +40,7 @@ export function killAllChildrenSync(): void {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+  killAllSync();
 }
 
 /**
@@ -139,47 +128,6 @@ export function startWorker(
       });
     };
     child.on('message', onReady);
-  });
-}
-
-/** A program printing `READY <host:port>` on stdout (the emulator CLI). */
-export interface ReadyProcess {
-  readonly address: string;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
-
-export function startReadyProcess(
-  name: string,
-  script: string,
-  args: string[],
-  onLog?: (line: string) => void,
-): Promise<ReadyProcess> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  // Always drain stderr (the emulator logs every handshake), or the pipe would fill and block it.
-  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) =>
-    onLog?.(`${name} | ${l}`),
-  );
-  const stop = () => stopChild(child);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS} ms`));
-    }, READY_TIMEOUT_MS);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with code ${code} before it was ready`));
-    };
-    child.once('exit', onExit);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const match = /^READY (\S+)$/.exec(line);
-      if (!match?.[1]) return;
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      resolve({ address: match[1], pid: child.pid ?? -1, stop });
-    });
   });
 }
 

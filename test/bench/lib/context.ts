@@ -90,3 +90,25 @@ export async function startClient(
     ...workerOptions(ctx, mode, name, extraArgv),
   });
 }
+
+/**
+ * Starts a server and a client worker for each available mode; modes that cannot run are recorded
+ * in `skipped` with the reason. The pairs started so far are in `pairs` even if a start fails.
+ */
+export async function startPairs(
+  ctx: BenchContext,
+  modes: readonly Mode[],
+  skipped: Partial<Record<Mode, string>>,
+  pairs: Map<Mode, { server: Worker; client: Worker }>,
+): Promise<void> {
+  for (const mode of modes) {
+    const why = modeAvailable(ctx, mode);
+    if (why) {
+      skipped[mode] = why;
+      continue;
+    }
+    const server = await startServer(ctx, mode);
+    const client = await startClient(ctx, mode, Number(server.info.port));
+    pairs.set(mode, { server, client });
+  }
+}

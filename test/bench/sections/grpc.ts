@@ -4,7 +4,7 @@
  * p50/p99, server streaming MB/s with 64 KiB messages, new channel + first RPC.
  * Cells are interleaved (rep by rep, mode by mode) so that drifting machine load hits every mode alike.
  */
-import { type BenchContext, modeAvailable, startClient, startServer } from '../lib/context.js';
+import { type BenchContext, startPairs } from '../lib/context.js';
 import type { Worker } from '../lib/processes.js';
 import { MODES, type Mode } from '../lib/services.js';
 import { type Summary, summarize } from '../lib/stats.js';
@@ -72,16 +72,7 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
     section.errors[mode] = (section.errors[mode] ?? 0) + n;
   };
   try {
-    for (const mode of MODES) {
-      const why = modeAvailable(ctx, mode);
-      if (why) {
-        section.skipped[mode] = why;
-        continue;
-      }
-      const server = await startServer(ctx, mode);
-      const client = await startClient(ctx, mode, Number(server.info.port));
-      pairs.set(mode, { server, client });
-    }
+    await startPairs(ctx, MODES, section.skipped, pairs);
     const timeout = 60_000;
     for (let rep = 0; rep < ctx.reps; rep++) {
       for (const [mode, { server, client }] of pairs) {

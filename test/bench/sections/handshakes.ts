@@ -4,7 +4,7 @@
  * to READY (TCP connect + handshake + HTTP/2 settings). At concurrency above the limit of 100 the
  * queue must show as latency, never as errors. TLS 1.3 is measured alike, for reference.
  */
-import { type BenchContext, modeAvailable, startClient, startServer } from '../lib/context.js';
+import { type BenchContext, startPairs } from '../lib/context.js';
 import type { Worker } from '../lib/processes.js';
 import type { Mode } from '../lib/services.js';
 import { type Summary, summarize } from '../lib/stats.js';
@@ -49,16 +49,7 @@ export async function runHandshakeSection(ctx: BenchContext): Promise<HandshakeS
   const pairs = new Map<Mode, { server: Worker; client: Worker }>();
   const raw = new Map<string, Result[]>();
   try {
-    for (const mode of modes) {
-      const why = modeAvailable(ctx, mode);
-      if (why) {
-        section.skipped[mode] = why;
-        continue;
-      }
-      const server = await startServer(ctx, mode);
-      const client = await startClient(ctx, mode, Number(server.info.port));
-      pairs.set(mode, { server, client });
-    }
+    await startPairs(ctx, modes, section.skipped, pairs);
     for (let rep = 0; rep < reps; rep++) {
       for (const c of HANDSHAKE_CONCURRENCY) {
         for (const [mode, { client }] of pairs) {

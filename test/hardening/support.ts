@@ -288,6 +288,24 @@ function readSome(socket: Socket): Promise<Buffer> {
   });
 }
 
+/** The client_start every raw client here sends, as grpc-go would (SPEC §3.1). */
+const CLIENT_START: HandshakerReq = {
+  clientStart: {
+    handshakeSecurityProtocol: HandshakeProtocol.ALTS,
+    applicationProtocols: ['grpc'],
+    recordProtocols: [REKEY],
+    targetIdentities: [],
+    localIdentity: undefined,
+    localEndpoint: undefined,
+    remoteEndpoint: undefined,
+    targetName: '',
+    rpcVersions: RPC_VERSIONS,
+    maxFrameSize: 131072,
+    accessToken: '',
+    transportProtocolPreferences: undefined,
+  },
+};
+
 /** The ALTS client handshake over `socket` through the emulator; returns the result and leftover. */
 export async function rawClientHandshake(
   socket: Socket,
@@ -296,22 +314,7 @@ export async function rawClientHandshake(
   const client = new HandshakerServiceClient(handshakerAddress, credentials.createInsecure());
   const stream = new HandshakeStream(client);
   try {
-    let resp = await stream.send({
-      clientStart: {
-        handshakeSecurityProtocol: HandshakeProtocol.ALTS,
-        applicationProtocols: ['grpc'],
-        recordProtocols: [REKEY],
-        targetIdentities: [],
-        localIdentity: undefined,
-        localEndpoint: undefined,
-        remoteEndpoint: undefined,
-        targetName: '',
-        rpcVersions: RPC_VERSIONS,
-        maxFrameSize: 131072,
-        accessToken: '',
-        transportProtocolPreferences: undefined,
-      },
-    });
+    let resp = await stream.send(CLIENT_START);
     let pending = Buffer.alloc(0);
     for (;;) {
       if (resp.status && resp.status.code !== 0) throw new Error(`handshaker: ${resp.status.details}`);
@@ -404,22 +407,7 @@ export async function clientInitBytes(handshakerAddress: string): Promise<Buffer
   const client = new HandshakerServiceClient(handshakerAddress, credentials.createInsecure());
   const stream = new HandshakeStream(client);
   try {
-    const resp = await stream.send({
-      clientStart: {
-        handshakeSecurityProtocol: HandshakeProtocol.ALTS,
-        applicationProtocols: ['grpc'],
-        recordProtocols: [REKEY],
-        targetIdentities: [],
-        localIdentity: undefined,
-        localEndpoint: undefined,
-        remoteEndpoint: undefined,
-        targetName: '',
-        rpcVersions: RPC_VERSIONS,
-        maxFrameSize: 131072,
-        accessToken: '',
-        transportProtocolPreferences: undefined,
-      },
-    });
+    const resp = await stream.send(CLIENT_START);
     return Buffer.from(resp.outFrames);
   } finally {
     stream.close();

@@ -6,24 +6,24 @@ import {
   type StatusObject,
   status,
 } from '@grpc/grpc-js';
-import { AltsError } from '../errors.js';
+import { AltsError, quoteUntrusted } from '../errors.js';
+import { canonicalSet, serviceAccountIn } from '../handshake/identity.js';
 import { type CallWithAuthContext, getAltsContext } from './context.js';
 
 /**
- * Normalises a list of allowed service accounts. Matching is case-insensitive, as grpc-go's
- * ClientAuthorizationCheck (strings.EqualFold): Google service-account emails are
- * case-insensitive, and an exact match would turn a casing slip into an outage.
+ * The allowed service accounts under the project's one identity rule (ASCII letters folded,
+ * anything else exact; docs/hardening.md 35). An empty list allows nobody, as in grpc-go.
  */
 function allowedSet(serviceAccounts: readonly string[]): ReadonlySet<string> {
-  if (!Array.isArray(serviceAccounts) || serviceAccounts.length === 0) {
-    throw new AltsError('INVALID_ARGUMENT', 'at least one allowed client service account is needed');
+  if (!Array.isArray(serviceAccounts)) {
+    throw new AltsError('INVALID_ARGUMENT', 'the allowed client service accounts must be a list');
   }
   for (const sa of serviceAccounts) {
     if (typeof sa !== 'string' || sa.trim() === '') {
       throw new AltsError('INVALID_ARGUMENT', 'allowed client service accounts must be non-empty strings');
     }
   }
-  return new Set(serviceAccounts.map((sa) => sa.trim().toLowerCase()));
+  return canonicalSet(serviceAccounts.map((sa) => sa.trim()));
 }
 
 function check(call: CallWithAuthContext, allowed: ReadonlySet<string>): StatusObject {
@@ -35,10 +35,10 @@ function check(call: CallWithAuthContext, allowed: ReadonlySet<string>): StatusO
       metadata: new Metadata(),
     };
   }
-  if (!allowed.has(context.peerServiceAccount.toLowerCase())) {
+  if (!serviceAccountIn(context.peerServiceAccount, allowed)) {
     return {
       code: status.PERMISSION_DENIED,
-      details: `Client ${context.peerServiceAccount} is not authorized`,
+      details: `Client ${quoteUntrusted(context.peerServiceAccount)} is not authorized`,
       metadata: new Metadata(),
     };
   }
@@ -47,7 +47,7 @@ function check(call: CallWithAuthContext, allowed: ReadonlySet<string>): StatusO
 
 /**
  * grpc-java's `AuthorizationUtil.clientAuthorizationCheck`: OK when the call's ALTS peer is one
- * of `serviceAccounts` (case-insensitive), else PERMISSION_DENIED "Client <sa> is not authorized",
+ * of `serviceAccounts` (ASCII letters case-insensitive), else PERMISSION_DENIED "Client <sa> is not authorized",
  * or PERMISSION_DENIED when the call has no ALTS context. It does not end the call.
  */
 export function checkClientAuthorization(

@@ -284,9 +284,22 @@ describe('ALTS for grpc-js', () => {
     };
     assert.equal(checkClientAuthorization(spoof, [CLIENT_SA]).details, 'Peer ALTS AuthContext not found');
     assert.throws(
-      () => checkClientAuthorization(altsCall, []),
+      () => checkClientAuthorization(altsCall, ['']),
       (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT',
     );
+  });
+
+  it('HARDENING 36: an empty allow-list denies every caller, never throws', async () => {
+    const altsCall = { getAuthContext: () => seen.auth.at(-1) as object };
+    assert.deepEqual(
+      [checkClientAuthorization(altsCall, []).code, checkClientAuthorization(altsCall, []).details],
+      [status.PERMISSION_DENIED, `Client ${CLIENT_SA} is not authorized`],
+    );
+    const { port } = await startServer(0, { interceptors: [clientAuthorizationInterceptor([])] });
+    const runs = seen.handlerRuns;
+    const err = await callError(unary(newClient(port), Buffer.from('no')));
+    assert.equal(err.code, status.PERMISSION_DENIED);
+    assert.equal(seen.handlerRuns, runs, 'handler never ran');
   });
 
   it('a target service account mismatch fails UNAVAILABLE with the handshaker’s reason', async () => {

@@ -32,9 +32,35 @@ export const ALTS_ERROR_STATUS = {
   COUNTER_OVERFLOW: status.UNAVAILABLE,
   /** The connection ended inside a record. */
   TRUNCATED: status.UNAVAILABLE,
+  /**
+   * The server refused a connection before authenticating it: too many connections handshaking
+   * (in total or from its address), or a first handshake message past the size bound.
+   */
+  CONNECTION_REFUSED: status.UNAVAILABLE,
+  /** A bug in this library: an error nobody expected, with the original as `cause`. */
+  INTERNAL: status.INTERNAL,
 } as const;
 
 export type AltsErrorCode = keyof typeof ALTS_ERROR_STATUS;
+
+/**
+ * Longest piece of outside text (handshaker status details, a peer's identity) an error message
+ * carries: enough for any real reason or service account, too little to flood a log line.
+ */
+export const MAX_QUOTED_TEXT_CHARS = 256;
+
+/**
+ * Renders text we did not write (handshaker details that may echo an unauthenticated peer, a
+ * peer's identity) safe for one log line (docs/hardening.md 33): control characters, line and
+ * paragraph separators and bidi controls become `\uXXXX`, and it is cut to `max` characters.
+ */
+export function quoteUntrusted(text: string, max = MAX_QUOTED_TEXT_CHARS): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(
+    /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
 
 const ALTS_ERROR_MARK = Symbol.for('@grpc-alts/alts.AltsError');
 

@@ -2,12 +2,10 @@ import type { Socket } from 'node:net';
 import { CallCredentials, ChannelCredentials, type ChannelOptions, experimental } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
 import { DEFAULT_CLIENT_HANDSHAKE_TIMEOUT_MS } from '../handshake/config.js';
-import { runHandshake } from '../handshake/driver.js';
 import { acquireHandshakerChannel } from '../handshake/handshaker-client.js';
 import { handshakeLimiter } from '../handshake/limiter.js';
 import type { AltsContext } from '../handshake/result.js';
-import { negotiateWriteFrameSize } from '../record/frame.js';
-import { createProtectedStream } from '../record/protected-stream.js';
+import { secureConnection } from '../secure-connection.js';
 import { type AltsCommonOptions, type ResolvedCommon, resolveCommon } from './options.js';
 
 /** Options of {@link createAltsChannelCredentials}. */
@@ -76,7 +74,7 @@ class AltsChannelCredentials extends ChannelCredentials {
     return {
       async connect(socket: Socket): Promise<experimental.SecureConnectResult> {
         if (destroyed) throw new AltsError('CANCELLED', 'the ALTS channel was closed');
-        const outcome = await runHandshake(socket, {
+        const { stream, context } = await secureConnection(socket, {
           side: 'client',
           client: handshaker.client,
           handshakerAddress: common.handshaker.address,
@@ -87,15 +85,12 @@ class AltsChannelCredentials extends ChannelCredentials {
           targetName: String(authority),
           signal: lifetime.signal,
         });
-        const stream = createProtectedStream(socket, {
-          recordProtocol: outcome.context.recordProtocol,
-          keyData: outcome.keyData,
-          side: 'client',
-          leftover: outcome.leftover,
-          writeFrameSize: negotiateWriteFrameSize(outcome.peerMaxFrameSize, common.maxFrameSize),
-        });
-        outcome.keyData.fill(0);
-        onHandshake?.(outcome.context, target);
+        try {
+          onHandshake?.(context, target);
+        } catch (err) {
+          stream.destroy();
+          throw new AltsError('INTERNAL', 'the onHandshake callback threw', { cause: err });
+        }
         return { socket: stream as unknown as Socket, secure: true };
       },
       waitForReady: () => Promise.resolve(),

@@ -11,13 +11,17 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { AltsError } from '../errors.js';
-import { DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS } from '../handshake/config.js';
-import { runHandshake } from '../handshake/driver.js';
+import { AltsError, quoteUntrusted } from '../errors.js';
+import {
+  DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+  DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
+  MAX_UNAUTHENTICATED_CONNECTIONS_CEILING,
+  UnauthenticatedConnections,
+} from '../handshake/admission.js';
+import { checkTimeout, DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS } from '../handshake/config.js';
 import { acquireHandshakerChannel, type HandshakerChannelRef } from '../handshake/handshaker-client.js';
 import { handshakeLimiter } from '../handshake/limiter.js';
-import { negotiateWriteFrameSize } from '../record/frame.js';
-import { createProtectedStream } from '../record/protected-stream.js';
+import { secureConnection } from '../secure-connection.js';
 import { trace } from '../trace.js';
 import { type AltsAuthContext, type AuthContext, createAltsAuthContext } from './context.js';
 import { type AltsCommonOptions, type ResolvedCommon, resolveCommon } from './options.js';
@@ -30,8 +34,38 @@ export interface AltsServerOptions extends AltsCommonOptions {
   interceptors?: ServerInterceptor[];
   /** Other grpc-js server options (keepalive, message sizes, ...). */
   serverOptions?: Omit<ServerOptions, 'interceptors'>;
-  /** Called when a connection's handshake fails; the connection is already closed. */
+  /**
+   * Called when a connection's handshake fails or the connection is refused before it
+   * (`CONNECTION_REFUSED`); the connection is already closed. Under attack this runs for every
+   * attempt: aggregate or rate-limit what you log.
+   */
   onHandshakeFailure?: (error: AltsError, remoteAddress: string) => void;
+  /**
+   * Connections handshaking at once, beyond which new ones are closed at accept (default 1 000).
+   * Each costs a socket and at most one 64 KiB read step until its handshake ends.
+   */
+  maxUnauthenticatedConnections?: number;
+  /** The same bound per source address, IPv6 counted per /64 (default 500). */
+  maxUnauthenticatedConnectionsPerAddress?: number;
+  /**
+   * How long a peer may take to send its complete first handshake message, in ms (default
+   * 10 000). Until then it holds no handshake slot; past it the connection is closed.
+   */
+  firstMessageTimeoutMs?: number;
+}
+
+/** How long a silent peer may keep a connection: see {@link AltsServerOptions.firstMessageTimeoutMs}. */
+export const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 10_000;
+
+function checkCount(name: string, value: number | undefined, defaultValue: number): number {
+  if (value === undefined) return defaultValue;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_UNAUTHENTICATED_CONNECTIONS_CEILING) {
+    throw new AltsError(
+      'INVALID_ARGUMENT',
+      `${name} must be an integer in [1, ${MAX_UNAUTHENTICATED_CONNECTIONS_CEILING}], got ${value}`,
+    );
+  }
+  return value;
 }
 
 /** Makes handlers and interceptors see the connection's ALTS identity and real addresses. */
@@ -83,6 +117,8 @@ export class AltsServer {
   readonly grpcServer: Server;
   readonly #common: ResolvedCommon;
   readonly #onFailure: AltsServerOptions['onHandshakeFailure'];
+  readonly #unauthenticated: UnauthenticatedConnections;
+  readonly #firstMessageTimeoutMs: number;
   readonly #listeners = new Set<NetServer>();
   readonly #lifetime = new AbortController();
   #handshaker: HandshakerChannelRef | undefined;
@@ -91,6 +127,26 @@ export class AltsServer {
   constructor(options: AltsServerOptions = {}) {
     this.#common = resolveCommon(options, DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS);
     this.#onFailure = options.onHandshakeFailure;
+    if (this.#onFailure !== undefined && typeof this.#onFailure !== 'function') {
+      throw new AltsError('INVALID_ARGUMENT', 'onHandshakeFailure must be a function');
+    }
+    this.#unauthenticated = new UnauthenticatedConnections(
+      checkCount(
+        'maxUnauthenticatedConnections',
+        options.maxUnauthenticatedConnections,
+        DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+      ),
+      checkCount(
+        'maxUnauthenticatedConnectionsPerAddress',
+        options.maxUnauthenticatedConnectionsPerAddress,
+        DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
+      ),
+    );
+    this.#firstMessageTimeoutMs = checkTimeout(
+      'firstMessageTimeoutMs',
+      options.firstMessageTimeoutMs,
+      DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
+    );
     // Every handshake in progress listens on this signal (up to the concurrency limit, plus those
     // waiting for a slot) and removes its listener when done: not a leak, so no warning.
     setMaxListeners(0, this.#lifetime.signal);
@@ -158,44 +214,60 @@ export class AltsServer {
       remotePort: socket.remotePort,
     };
     const remote = `${connection.remoteAddress}:${connection.remotePort}`;
-    runHandshake(socket, {
+    const admitted = this.#unauthenticated.admit(connection.remoteAddress);
+    if ('refused' in admitted) {
+      socket.destroy();
+      this.#failed(new AltsError('CONNECTION_REFUSED', admitted.refused), remote);
+      return;
+    }
+    secureConnection(socket, {
       side: 'server',
       client: handshaker.client,
       handshakerAddress: this.#common.handshaker.address,
       limiter: handshakeLimiter('server'),
       timeoutMs: this.#common.timeoutMs,
+      firstMessageTimeoutMs: this.#firstMessageTimeoutMs,
       maxFrameSize: this.#common.maxFrameSize,
       signal: this.#lifetime.signal,
-    }).then(
-      (outcome) => {
-        if (this.#shutDown) {
-          socket.destroy();
-          return;
-        }
-        const auth = createAltsAuthContext(outcome.context);
-        const perConnection: ServerInterceptor = (_method, call) =>
-          new AltsConnectionCall(call, auth, connection);
-        const injector = this.grpcServer.createConnectionInjector(
-          experimental.createServerCredentialsWithInterceptors(ServerCredentials.createInsecure(), [
-            perConnection,
-          ]),
-        );
-        const stream = createProtectedStream(socket, {
-          recordProtocol: outcome.context.recordProtocol,
-          keyData: outcome.keyData,
-          side: 'server',
-          leftover: outcome.leftover,
-          writeFrameSize: negotiateWriteFrameSize(outcome.peerMaxFrameSize, this.#common.maxFrameSize),
-        });
-        outcome.keyData.fill(0);
-        stream.once('close', () => injector.destroy());
-        injector.injectConnection(stream);
-      },
-      (error: AltsError) => {
-        trace(`server handshake from ${remote} failed: ${error.message}`);
-        this.#onFailure?.(error, remote);
-      },
-    );
+    })
+      .then(
+        ({ stream, context }) => {
+          if (this.#shutDown) {
+            stream.destroy();
+            return;
+          }
+          try {
+            const auth = createAltsAuthContext(context);
+            const perConnection: ServerInterceptor = (_method, call) =>
+              new AltsConnectionCall(call, auth, connection);
+            const injector = this.grpcServer.createConnectionInjector(
+              experimental.createServerCredentialsWithInterceptors(ServerCredentials.createInsecure(), [
+                perConnection,
+              ]),
+            );
+            stream.once('close', () => injector.destroy());
+            injector.injectConnection(stream);
+          } catch (err) {
+            stream.destroy();
+            this.#failed(
+              new AltsError('INTERNAL', 'handing the connection to grpc-js failed', { cause: err }),
+              remote,
+            );
+          }
+        },
+        (error: AltsError) => this.#failed(error, remote),
+      )
+      .finally(admitted.release);
+  }
+
+  #failed(error: AltsError, remote: string): void {
+    trace(`server handshake from ${remote} failed: ${error.message}`);
+    try {
+      this.#onFailure?.(error, remote);
+    } catch (err) {
+      // A throwing callback must not become an unhandled rejection that kills the server.
+      trace(`onHandshakeFailure threw: ${quoteUntrusted(String(err))}`);
+    }
   }
 }
 

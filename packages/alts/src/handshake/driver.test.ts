@@ -11,9 +11,10 @@ import {
   FAKE_KEY,
   type FakeHandshaker,
   type FakeHandshakerOptions,
+  SERVER_FRAME,
   startFakeHandshaker,
 } from '../testing/fake-handshaker.js';
-import { type HandshakeParams, runHandshake } from './driver.js';
+import { type HandshakeParams, MAX_FIRST_MESSAGE_BYTES, runHandshake } from './driver.js';
 import {
   acquireHandshakerChannel,
   type HandshakerChannelRef,
@@ -427,6 +428,190 @@ describe('ALTS handshake driver', () => {
       setTimeout(() => abort.abort(), 50);
       await rejectsWith(running, 'CANCELLED');
       assert.ok(c.destroyed);
+    });
+  });
+
+  it('HARDENING 31: an alert written to a peer that already reset ends only that connection', async () => {
+    const alert = Buffer.from('ALERT: refused');
+    let peer: Socket | undefined;
+    await withFake(
+      {
+        // The peer resets while the handshaker is answering: the server's socket, paused after
+        // its 64 KiB read step, learns of it only when it writes the alert.
+        override: (req) => {
+          if (!req.serverStart) return undefined;
+          peer?.resetAndDestroy();
+          return {
+            outFrames: alert,
+            bytesConsumed: 0,
+            result: undefined,
+            status: { code: 3, details: 'no' },
+          };
+        },
+      },
+      async (_fake, ref) => {
+        for (let i = 0; i < 5; i++) {
+          const [c, s] = await socketPair();
+          peer = c;
+          c.write(Buffer.alloc(256 * 1024, 1));
+          await sleep(20);
+          await rejectsWith(runHandshake(s, params(ref, 'server')), 'HANDSHAKER_ERROR');
+          await sleep(50);
+          assert.ok(s.listenerCount('error') > 0, 'the socket keeps an error listener');
+        }
+      },
+    );
+  });
+
+  it('HARDENING 32: a server peer without a complete first message holds no slot, and has a deadline', async () => {
+    await withFake({}, async (fake, ref) => {
+      const limiter = new HandshakeLimiter(1);
+      const [slowPeer, slowServer] = await socketPair();
+      slowPeer.write(CLIENT_INIT.subarray(0, 1));
+      const slow = runHandshake(slowServer, params(ref, 'server', { limiter, firstMessageTimeoutMs: 3_000 }));
+      for (let i = 0; i < 200 && fake.requests.length === 0; i++) await sleep(10);
+      await sleep(50);
+      assert.equal(limiter.active, 0, 'no slot while the first message is incomplete');
+
+      const [c, s] = await socketPair();
+      const done = await Promise.all([
+        runHandshake(c, params(ref, 'client', { limiter: new HandshakeLimiter(1) })),
+        runHandshake(s, params(ref, 'server', { limiter })),
+      ]);
+      assert.equal(done.length, 2, 'a good handshake completes with the only slot free');
+      await rejectsWith(slow, 'HANDSHAKE_TIMEOUT', /no complete first handshake message within 3000 ms/);
+      assert.ok(slowServer.destroyed);
+      assert.equal(limiter.active, 0);
+    });
+  });
+
+  it('HARDENING 32: a first message that never completes is refused past 64 KiB', async () => {
+    await withFake(
+      {
+        override: (req) => {
+          const inBytes = req.serverStart?.inBytes ?? req.next?.inBytes;
+          return inBytes
+            ? {
+                outFrames: Buffer.alloc(0),
+                bytesConsumed: 0,
+                result: undefined,
+                status: { code: 0, details: '' },
+              }
+            : undefined;
+        },
+      },
+      async (_fake, ref) => {
+        const [c, s] = await socketPair();
+        c.on('error', () => {});
+        const failing = runHandshake(s, params(ref, 'server'));
+        c.write(Buffer.alloc(MAX_FIRST_MESSAGE_BYTES + 1024, 7));
+        await rejectsWith(failing, 'CONNECTION_REFUSED', /first handshake message is not complete/);
+        assert.ok(s.destroyed);
+      },
+    );
+  });
+
+  it('HARDENING 33: handshaker text reaches the error escaped and bounded', async () => {
+    const forged = `refused\n${new Date().toISOString()} ot-booking-server: getBookingInfo from admin@x\u001b[2K${'x'.repeat(5_000)}`;
+    await withFake(
+      {
+        override: (req) =>
+          req.clientStart
+            ? {
+                outFrames: Buffer.alloc(0),
+                bytesConsumed: 0,
+                result: undefined,
+                status: { code: 7, details: forged },
+              }
+            : undefined,
+      },
+      async (_fake, ref) => {
+        const [c] = await socketPair();
+        const err = await rejectsWith(runHandshake(c, params(ref, 'client')), 'HANDSHAKER_ERROR');
+        assert.doesNotMatch(err.message, /[\n\r\u001b]/);
+        assert.match(err.message, /refused\\u000a/);
+        assert.ok(err.message.length < 600, `bounded: ${err.message.length} chars`);
+      },
+    );
+  });
+
+  it('HARDENING 35: the client checks the server identity against its targets, ASCII case folded only', async () => {
+    const kelvin = 'server@test.iam.gserviceaccount.com'.replace('a', '\u212a');
+    for (const [serverIdentity, target, ok] of [
+      ['SERVER@test.iam.gserviceaccount.com', 'server@TEST.iam.gserviceaccount.com', true],
+      ['kelvin@test.iam.gserviceaccount.com', '\u212aelvin@test.iam.gserviceaccount.com', false],
+      [kelvin, kelvin, false],
+    ] as const) {
+      await withFake({ serverIdentity }, async (_fake, ref) => {
+        const [c, s] = await socketPair();
+        const client = runHandshake(c, params(ref, 'client', { targetServiceAccounts: [target] }));
+        const server = runHandshake(s, params(ref, 'server')).catch(() => undefined);
+        if (ok) assert.equal((await client).context.peerServiceAccount, serverIdentity);
+        else await rejectsWith(client, 'BAD_HANDSHAKER_RESPONSE', /not one of the target service accounts/);
+        c.destroy();
+        s.destroy();
+        await server;
+      });
+    }
+  });
+
+  for (const [name, change, pattern] of [
+    ['no peer service account', { peerIdentity: undefined }, /no peer service account/],
+    [
+      'an empty peer service account',
+      { peerIdentity: { serviceAccount: '', attributes: {} } },
+      /no peer service account/,
+    ],
+    ['an empty application protocol', { applicationProtocol: '' }, /no application protocol/],
+  ] as const) {
+    it(`HARDENING 36: a result with ${name} fails both sides`, async () => {
+      await withFake(
+        {
+          override: (_req, def) =>
+            def.result ? { ...def, result: { ...def.result, ...change } } : undefined,
+        },
+        async (_fake, ref) => {
+          const [c, s] = await socketPair();
+          const client = runHandshake(c, params(ref, 'client'));
+          s.write(SERVER_FRAME);
+          await rejectsWith(client, 'BAD_HANDSHAKER_RESPONSE', pattern);
+          const [c2, s2] = await socketPair();
+          const server = runHandshake(s2, params(ref, 'server'));
+          c2.write(CLIENT_INIT);
+          await once(c2, 'data');
+          c2.write(CLIENT_FINISHED);
+          await rejectsWith(server, 'BAD_HANDSHAKER_RESPONSE', pattern);
+          for (const socket of [c, s, c2, s2]) socket.destroy();
+        },
+      );
+    });
+  }
+
+  it('the 128-byte key_data of the handshaker response is wiped once the keys are taken', async () => {
+    await withFake({}, async (_fake, ref) => {
+      const results: Buffer[] = [];
+      const spy = Object.create(ref.client) as HandshakerChannelRef['client'];
+      spy.doHandshake = ((options: { deadline: Date }) => {
+        const call = ref.client.doHandshake(options);
+        call.on('data', (resp: { result?: { keyData: Buffer } }) => {
+          if (resp.result) results.push(resp.result.keyData);
+        });
+        return call;
+      }) as typeof spy.doHandshake;
+      const [c, s] = await socketPair();
+      const [client] = await Promise.all([
+        runHandshake(c, params(ref, 'client', { client: spy })),
+        runHandshake(s, params(ref, 'server', { client: spy })),
+      ]);
+      assert.deepEqual(client.keyData, FAKE_KEY.subarray(0, 44), 'the record layer still gets its key');
+      assert.equal(results.length, 2);
+      for (const keyData of results) {
+        assert.equal(keyData.length, FAKE_KEY.length);
+        assert.ok(
+          keyData.every((b) => b === 0),
+          'wiped',
+        );
+      }
     });
   });
 

@@ -5,9 +5,10 @@ import {
   type HandshakerResp,
   type HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
-import { AltsError } from '../errors.js';
+import { AltsError, quoteUntrusted } from '../errors.js';
 import { trace } from '../trace.js';
 import { HandshakerStream } from './handshaker-client.js';
+import { canonicalSet, serviceAccountIn } from './identity.js';
 import { abortReason, type HandshakeLimiter } from './limiter.js';
 import {
   ALTS_APPLICATION_PROTOCOL,
@@ -16,13 +17,18 @@ import {
   type ValidatedResult,
   validateResult,
 } from './result.js';
-import { SocketReader } from './socket-reader.js';
+import { HANDSHAKE_READ_LIMIT, SocketReader } from './socket-reader.js';
 
 /**
  * Bytes the handshaker may leave unconsumed before we give up: real handshake messages are a few
  * KiB, so a service that keeps asking for more than this is broken or hostile.
  */
 export const MAX_PENDING_HANDSHAKE_BYTES = 1024 * 1024;
+/**
+ * Largest first handshake message a server waits for: grpc-go's 64 KiB read step. Real first
+ * messages are far smaller; a peer still sending past this is not starting a handshake.
+ */
+export const MAX_FIRST_MESSAGE_BYTES = HANDSHAKE_READ_LIMIT;
 /** How long a failed handshake waits for its alert out_frames to flush before the socket is destroyed. */
 const ALERT_FLUSH_MS = 1_000;
 
@@ -39,6 +45,8 @@ export interface HandshakeParams {
   targetServiceAccounts?: readonly string[];
   /** Client only: the channel authority. */
   targetName?: string;
+  /** Server only: how long the peer has to send a complete first message (no slot is held meanwhile). */
+  firstMessageTimeoutMs?: number;
   /** Aborts the handshake (channel closed, server shut down). */
   signal?: AbortSignal;
 }
@@ -89,12 +97,14 @@ function serverStart(p: HandshakeParams, inBytes: Buffer): HandshakerReq {
 }
 
 /**
- * Runs one ALTS handshake over a connected socket (SPEC §3.2 client, §3.3 server, grpc-go
- * semantics: unconsumed bytes are kept and re-sent). On success the socket is left paused with no
- * listeners of ours, ready for the record layer; on any failure it is destroyed, the stream is
- * cancelled and the slot released before the promise rejects.
+ * Runs one ALTS handshake over a connected socket (docs/protocol.md §3.2 client, §3.3 server,
+ * grpc-go semantics: unconsumed bytes are kept and re-sent). On success the socket is left paused,
+ * ready for the record layer; on any failure it is destroyed, the stream is closed and the slot
+ * released before the promise rejects. Either way the socket keeps an `'error'` listener for the
+ * rest of its life, so a peer's reset can only ever end this connection (docs/hardening.md 31).
  */
 export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<HandshakeOutcome> {
+  socket.on('error', ignoreHandledError);
   const started = performance.now();
   const who = p.side === 'client' ? `client handshake to ${p.targetName ?? '?'}` : 'server handshake';
   const abort = new AbortController();
@@ -106,6 +116,23 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     p.timeoutMs,
   );
   timer.unref();
+  // A server peer that has not sent a whole first message holds no slot, and this bounds how long
+  // it may hold its connection (docs/hardening.md 32).
+  let firstMessageTimer: NodeJS.Timeout | undefined;
+  if (p.side === 'server' && p.firstMessageTimeoutMs !== undefined && p.firstMessageTimeoutMs < p.timeoutMs) {
+    const limit = p.firstMessageTimeoutMs;
+    firstMessageTimer = setTimeout(
+      () =>
+        abort.abort(
+          new AltsError(
+            'HANDSHAKE_TIMEOUT',
+            `the peer sent no complete first handshake message within ${limit} ms`,
+          ),
+        ),
+      limit,
+    );
+    firstMessageTimer.unref();
+  }
   const onCancel = () => abort.abort(abortReason(p.signal as AbortSignal));
   if (p.signal?.aborted) onCancel();
   else p.signal?.addEventListener('abort', onCancel, { once: true });
@@ -127,27 +154,29 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
 
   try {
     trace(`${who}: start`);
-    let firstBytes: Buffer = Buffer.alloc(0);
-    if (p.side === 'server') firstBytes = await reader.read();
-    release = await p.limiter.acquire(abort.signal);
-    aborted();
+    // The client speaks first, so its first message is complete from the start.
+    let firstMessageComplete = p.side === 'client';
+    let sent: Buffer = p.side === 'client' ? Buffer.alloc(0) : await reader.read();
+    let request = p.side === 'client' ? clientStart(p) : serverStart(p, sent);
     // While we wait for the peer no request is outstanding, so a handshaker that dies (killed,
     // restarted, connection lost) would go unnoticed until the peer spoke or the deadline fired:
     // stop the wait as soon as the stream fails.
     let waitingForPeer = false;
-    stream = new HandshakerStream(
-      p.client,
-      new Date(Date.now() + p.timeoutMs),
-      p.handshakerAddress,
-      (error) => {
-        if (waitingForPeer) abort.abort(error);
-      },
-    );
-    let sent: Buffer = p.side === 'client' ? Buffer.alloc(0) : firstBytes;
-    let resp = await stream.send(p.side === 'client' ? clientStart(p) : serverStart(p, firstBytes));
     let lastWrite = performance.now();
     let extra: Buffer = Buffer.alloc(0);
+    let resp: HandshakerResp;
     for (;;) {
+      release ??= await p.limiter.acquire(abort.signal);
+      aborted();
+      stream ??= new HandshakerStream(
+        p.client,
+        new Date(Date.now() + p.timeoutMs),
+        p.handshakerAddress,
+        (error) => {
+          if (waitingForPeer) abort.abort(error);
+        },
+      );
+      resp = await stream.send(request);
       aborted();
       if (resp.bytesConsumed > sent.length) {
         throw new AltsError(
@@ -160,7 +189,7 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
         if (resp.outFrames.length > 0) alert = resp.outFrames;
         throw new AltsError(
           'HANDSHAKER_ERROR',
-          `the ALTS handshaker service refused the ${who}: ${resp.status.details || `status ${resp.status.code}`}`,
+          `the ALTS handshaker service refused the ${who}: ${quoteUntrusted(resp.status.details) || `status ${resp.status.code}`}`,
         );
       }
       if (resp.outFrames.length > 0) {
@@ -171,11 +200,19 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
         `${who}: response out_frames=${resp.outFrames.length}B consumed=${resp.bytesConsumed}B result=${resp.result !== undefined}`,
       );
       if (resp.result) break;
+      if (!firstMessageComplete && resp.outFrames.length > 0) {
+        firstMessageComplete = true;
+        clearTimeout(firstMessageTimer);
+      }
       if (extra.length > MAX_PENDING_HANDSHAKE_BYTES) {
         throw new AltsError(
           'BAD_HANDSHAKER_RESPONSE',
           `the handshaker left over ${extra.length} bytes unconsumed`,
         );
+      }
+      if (!firstMessageComplete) {
+        release();
+        release = undefined;
       }
       let received: Buffer;
       waitingForPeer = true;
@@ -185,15 +222,24 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
         waitingForPeer = false;
       }
       sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
-      resp = await sendNext(stream, sent, performance.now() - lastWrite);
+      if (!firstMessageComplete && sent.length > MAX_FIRST_MESSAGE_BYTES) {
+        throw new AltsError(
+          'CONNECTION_REFUSED',
+          `the peer's first handshake message is not complete after ${sent.length} bytes (limit ${MAX_FIRST_MESSAGE_BYTES})`,
+        );
+      }
+      request = nextRequest(sent, performance.now() - lastWrite);
     }
     const validated = validateResult(resp.result);
+    wipeKeyData(resp);
+    if (p.side === 'client')
+      checkTargetIdentity(validated.context.peerServiceAccount, p.targetServiceAccounts);
     const unread = reader.detach();
     const leftover = unread.length > 0 ? Buffer.concat([extra, unread]) : Buffer.from(extra);
     const durationMs = performance.now() - started;
     trace(
-      `${who}: done in ${durationMs.toFixed(1)} ms, peer=${validated.context.peerServiceAccount} ` +
-        `local=${validated.context.localServiceAccount} peer_max_frame_size=${validated.peerMaxFrameSize}`,
+      `${who}: done in ${durationMs.toFixed(1)} ms, peer=${quoteUntrusted(validated.context.peerServiceAccount)} ` +
+        `local=${quoteUntrusted(validated.context.localServiceAccount)} peer_max_frame_size=${validated.peerMaxFrameSize}`,
     );
     return { ...validated, leftover, durationMs };
   } catch (err) {
@@ -201,13 +247,14 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
       ? abortReason(abort.signal)
       : AltsError.is(err)
         ? err
-        : new AltsError('HANDSHAKER_UNAVAILABLE', `the ${who} failed`, { cause: err });
+        : new AltsError('INTERNAL', `the ${who} failed unexpectedly`, { cause: err });
     trace(`${who}: failed after ${(performance.now() - started).toFixed(1)} ms: ${error.message}`);
     reader.detach();
     closeSocket(socket, alert);
     throw error;
   } finally {
     clearTimeout(timer);
+    clearTimeout(firstMessageTimer);
     p.signal?.removeEventListener('abort', onCancel);
     abort.signal.removeEventListener('abort', onAbort);
     stream?.close({ cancel: abort.signal.aborted });
@@ -215,11 +262,40 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
   }
 }
 
-function sendNext(stream: HandshakerStream, inBytes: Buffer, latencyMs: number): Promise<HandshakerResp> {
-  return stream.send({ next: { inBytes, networkLatencyMs: Math.max(0, Math.round(latencyMs)) } });
+/**
+ * The socket's last-resort `'error'` listener. Every error is also seen by whoever owns the socket
+ * at the time (the handshake's reader, then the record layer), which ends the connection; this
+ * one only keeps an error after that point (a write to a peer that already reset) from being
+ * thrown by the EventEmitter, which would crash the process.
+ */
+function ignoreHandledError(): void {}
+
+/** The handshaker returns more key material than the record layer takes (128 bytes): wipe all of it. */
+function wipeKeyData(resp: HandshakerResp): void {
+  resp.result?.keyData.fill(0);
 }
 
-/** The proto asks that an error's out_frames still reach the peer (alerts): flush, then destroy. */
+/**
+ * Defence in depth for `targetServiceAccounts`: the handshaker enforces them, and we check its
+ * answer under the project's one identity rule (docs/hardening.md 35).
+ */
+function checkTargetIdentity(peer: string, targets: readonly string[] | undefined): void {
+  if (targets === undefined || targets.length === 0) return;
+  if (serviceAccountIn(peer, canonicalSet(targets))) return;
+  throw new AltsError(
+    'BAD_HANDSHAKER_RESPONSE',
+    `the server authenticated as "${quoteUntrusted(peer)}", which is not one of the target service accounts`,
+  );
+}
+
+function nextRequest(inBytes: Buffer, latencyMs: number): HandshakerReq {
+  return { next: { inBytes, networkLatencyMs: Math.max(0, Math.round(latencyMs)) } };
+}
+
+/**
+ * The proto asks that an error's out_frames still reach the peer (alerts): flush, then destroy.
+ * The write may fail (the peer reset first): the socket's guard listener takes that error.
+ */
 function closeSocket(socket: Socket, alert: Buffer | undefined): void {
   if (!alert || socket.destroyed) {
     socket.destroy();

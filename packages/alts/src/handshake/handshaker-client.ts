@@ -4,7 +4,7 @@ import {
   type HandshakerResp,
   HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
-import { AltsError } from '../errors.js';
+import { AltsError, quoteUntrusted } from '../errors.js';
 
 /**
  * Channel options for the handshaker: no service config lookups (grpc-go
@@ -134,7 +134,7 @@ export class HandshakerStream {
       this.#fail(
         new AltsError(
           'HANDSHAKER_UNAVAILABLE',
-          `the ALTS handshaker service at ${address} failed: ${err.details || err.message}`,
+          `the ALTS handshaker service at ${address} failed: ${quoteUntrusted(err.details || err.message)}`,
           { cause: err },
         ),
       );

@@ -1,5 +1,5 @@
 import type { HandshakerResult, RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
-import { AltsError } from '../errors.js';
+import { AltsError, quoteUntrusted } from '../errors.js';
 
 /** The only record protocol gRPC negotiates today (SPEC §4.1). */
 export const ALTS_RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
@@ -82,7 +82,7 @@ export function validateResult(result: HandshakerResult): ValidatedResult {
   if (result.recordProtocol !== ALTS_RECORD_PROTOCOL) {
     throw new AltsError(
       'BAD_HANDSHAKER_RESPONSE',
-      `unknown resulted record protocol ${JSON.stringify(result.recordProtocol)}: expected ${ALTS_RECORD_PROTOCOL}`,
+      `unknown resulted record protocol "${quoteUntrusted(result.recordProtocol)}": expected ${ALTS_RECORD_PROTOCOL}`,
     );
   }
   if (result.keyData.length < REKEY_KEY_DATA_BYTES) {
@@ -90,6 +90,15 @@ export function validateResult(result: HandshakerResult): ValidatedResult {
       'BAD_HANDSHAKER_RESPONSE',
       `the handshaker returned ${result.keyData.length} bytes of key data; ${REKEY_KEY_DATA_BYTES} are needed`,
     );
+  }
+  // C-core's checks (docs/protocol.md §3.13), which go and java skip: without them an open server
+  // would serve a caller with an empty identity, which no authorization rule can name.
+  if (result.applicationProtocol === '') {
+    throw new AltsError('BAD_HANDSHAKER_RESPONSE', 'the handshaker returned no application protocol');
+  }
+  const peerServiceAccount = result.peerIdentity?.serviceAccount ?? '';
+  if (peerServiceAccount === '') {
+    throw new AltsError('BAD_HANDSHAKER_RESPONSE', 'the handshaker returned no peer service account');
   }
   const peer = result.peerRpcVersions && versions(result.peerRpcVersions);
   if (!peer) throw new AltsError('RPC_VERSION_MISMATCH', 'the peer did not send its RPC protocol versions');
@@ -101,7 +110,7 @@ export function validateResult(result: HandshakerResult): ValidatedResult {
       applicationProtocol: result.applicationProtocol,
       recordProtocol: result.recordProtocol,
       securityLevel: 'INTEGRITY_AND_PRIVACY',
-      peerServiceAccount: result.peerIdentity?.serviceAccount ?? '',
+      peerServiceAccount,
       localServiceAccount: result.localIdentity?.serviceAccount ?? '',
       peerRpcVersions: peer,
       peerAttributes: Object.freeze({ ...(result.peerIdentity?.attributes ?? {}) }),

@@ -99,6 +99,8 @@ export interface RecordCrypter {
   beginOpen(): RecordOpening;
   /** Test seam: positions both counters at the given frame indexes (direction bits untouched). */
   setFrameIndexesForTesting(outbound: bigint, inbound: bigint): void;
+  /** Wipes the key material the crypter holds in JS memory; every later call then fails. */
+  dispose(): void;
 }
 
 /** One inbound record being opened piece by piece (see {@link RecordCrypter.beginOpen}). */
@@ -123,6 +125,8 @@ export interface NonceAead {
   cipher(nonce: Buffer): CipherGCM;
   /** A decipher for `nonce` whose tag is set, and checked, by the caller before `final()`. */
   decipher(nonce: Buffer): DecipherGCM;
+  /** Wipes the key material held in JS buffers (KeyObjects live in native memory, out of reach). */
+  dispose(): void;
 }
 
 function authFailed(cause?: unknown): AltsError {
@@ -188,6 +192,8 @@ class PlainAead implements NonceAead {
   decipher(nonce: Buffer): DecipherGCM {
     return createDecipheriv('aes-128-gcm', this.#key, nonce, GCM_OPTIONS);
   }
+
+  dispose(): void {}
 }
 
 /**
@@ -230,6 +236,13 @@ export class RekeyAead implements NonceAead {
     digest.fill(0);
     this.#aesKey = aesKey;
     return aesKey;
+  }
+
+  dispose(): void {
+    this.#nonceMask.fill(0);
+    this.#maskedNonce.fill(0);
+    this.#kdfInput.fill(0);
+    this.#aesKey = undefined;
   }
 
   #mask(nonce: Buffer): Buffer {
@@ -280,6 +293,7 @@ class CounterCrypter implements RecordCrypter {
   readonly #out: FrameCounter;
   readonly #in: FrameCounter;
   #broken = false;
+  #disposed = false;
 
   constructor(recordProtocol: RecordProtocol, aead: NonceAead, out: FrameCounter, inbound: FrameCounter) {
     this.recordProtocol = recordProtocol;
@@ -289,12 +303,14 @@ class CounterCrypter implements RecordCrypter {
   }
 
   seal(plaintext: Uint8Array): SealedRecord {
+    this.#checkUsable();
     const sealed = this.#aead.seal(this.#out.value(), plaintext);
     this.#out.increment();
     return sealed;
   }
 
   sealParts(parts: readonly Uint8Array[]): SealedParts {
+    this.#checkUsable();
     const cipher = this.#aead.cipher(this.#out.value());
     const ciphertext = new Array<Buffer>(parts.length);
     for (let i = 0; i < parts.length; i++) ciphertext[i] = cipher.update(parts[i] as Uint8Array);
@@ -339,6 +355,17 @@ class CounterCrypter implements RecordCrypter {
   setFrameIndexesForTesting(outbound: bigint, inbound: bigint): void {
     this.#out.setFrameIndexForTesting(outbound);
     this.#in.setFrameIndexForTesting(inbound);
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#broken = true;
+    this.#aead.dispose();
+  }
+
+  /** A disposed crypter's mask is zero: sealing with it would reuse nonces, so refuse. */
+  #checkUsable(): void {
+    if (this.#disposed) throw new AltsError('INTERNAL', 'the record crypter was used after it was disposed');
   }
 }
 

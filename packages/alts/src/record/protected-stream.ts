@@ -551,6 +551,7 @@ export class ProtectedStream extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#crypter.dispose();
     this.#queue = [];
     this.#opening = null;
     wipe(this.#held);

@@ -121,7 +121,7 @@ async function main(): Promise<number> {
   let emulators: Started[] = [];
   if (needAlts) {
     const stateDir = join(tmpDir, 'emulator-state');
-    mkdirSync(stateDir);
+    mkdirSync(stateDir, { mode: 0o700 });
     const emulator = (name: string, sa: string) =>
       startReady(
         name,

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect, drive, tempStateDir } from './driver.test.util.js';
+import { collect, connect, drive, spawnCli, tempStateDir } from './driver.test.util.js';
 import { readDisabledServiceAccounts } from './iam.js';
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 const SA = 'vm@project.iam.gserviceaccount.com';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -20,27 +17,15 @@ async function stateDir(): Promise<string> {
   return dir;
 }
 
-function run(args: string[]): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function collect(
-  child: ChildProcess,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
-
 test('serve: READY line on stdout, handshakes, logs on stderr, exit 0 on SIGTERM', async () => {
-  const child = run(['--listen', '127.0.0.1:0', '--service-account', SA, '--state-dir', await stateDir()]);
+  const child = spawnCli([
+    '--listen',
+    '127.0.0.1:0',
+    '--service-account',
+    SA,
+    '--state-dir',
+    await stateDir(),
+  ]);
   const done = collect(child);
   const [first] = (await once(child.stdout as NonNullable<typeof child.stdout>, 'data')) as [Buffer];
   const match = /^READY (127\.0\.0\.1:(\d+))\n$/.exec(first.toString());
@@ -60,14 +45,14 @@ test('serve: READY line on stdout, handshakes, logs on stderr, exit 0 on SIGTERM
 
 test('disable / enable sub-commands edit the IAM state', async () => {
   const dir = await stateDir();
-  assert.equal((await collect(run(['disable', SA, '--state-dir', dir]))).code, 0);
-  assert.deepEqual([...(await readDisabledServiceAccounts(dir))], [SA]);
-  assert.equal((await collect(run(['enable', SA, '--state-dir', dir]))).code, 0);
-  assert.deepEqual([...(await readDisabledServiceAccounts(dir))], []);
+  assert.equal((await collect(spawnCli(['disable', SA, '--state-dir', dir]))).code, 0);
+  assert.deepEqual((await readDisabledServiceAccounts(dir)).listed, [SA]);
+  assert.equal((await collect(spawnCli(['enable', SA, '--state-dir', dir]))).code, 0);
+  assert.deepEqual((await readDisabledServiceAccounts(dir)).listed, []);
 });
 
 test('--help prints usage; bad flags print usage on stderr and exit 2', async () => {
-  const help = await collect(run(['--help']));
+  const help = await collect(spawnCli(['--help']));
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage:/);
   for (const args of [
@@ -77,7 +62,7 @@ test('--help prints usage; bad flags print usage on stderr and exit 2', async ()
     ['frobnicate'],
     ['--listen', 'nowhere', '--service-account', SA],
   ]) {
-    const bad = await collect(run(args));
+    const bad = await collect(spawnCli(args));
     assert.equal(bad.code, 2, args.join(' '));
     assert.match(bad.stderr, /Usage:/);
     assert.equal(bad.stdout, '');

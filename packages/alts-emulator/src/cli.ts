@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The alts-emulator command (README "CLI"). stdout carries only the READY line; logs go to stderr.
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOST, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
+import { quote } from './quote.js';
+import { defaultStateDir } from './state-dir.js';
 
 /** Port of the real handshaker service on the metadata server (SPEC §3.10); java forces it. */
 const DEFAULT_PORT = 8080;
@@ -29,15 +29,13 @@ serve (default)
   --client-service-account <sa> identity of client-side handshakes, if different
 disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
                                 emulators using the same state directory see it at once
---state-dir <dir>               trust root, identity keys, IAM state (created on first use;
-                                default $XDG_STATE_HOME/alts-emulator or
-                                ~/.local/state/alts-emulator)
+--state-dir <dir>               trust root, identity keys, IAM state: created on first use,
+                                private to you (mode 700); one that is not yours or that group
+                                or others can write to is refused. Default
+                                $XDG_STATE_HOME/alts-emulator, else ~/.local/state/alts-emulator
+                                (never a shared directory such as /tmp: whoever creates it
+                                first owns the trust root)
 `;
-
-function defaultStateDir(): string {
-  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
-  return join(base, 'alts-emulator');
-}
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -50,7 +48,7 @@ function parseListen(value: string): { host: string; port: number } {
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
   if (host === undefined || !(port >= 0 && port <= 65535)) {
-    throw new UsageError(`--listen must be <host:port> or [<ipv6>]:<port>, got ${JSON.stringify(value)}`);
+    throw new UsageError(`--listen must be <host:port> or [<ipv6>]:<port>, got ${quote(value)}`);
   }
   return { host, port };
 }
@@ -104,7 +102,7 @@ async function main(argv: string[]): Promise<void> {
   const stateDir = values['state-dir'] ?? defaultStateDir();
   const [command = 'serve', ...rest] = positionals;
   if (command === 'serve') {
-    if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+    if (rest.length > 0) throw new UsageError(`unexpected argument ${quote(rest[0] ?? '')}`);
     await serve(values, stateDir);
     return;
   }
@@ -116,10 +114,10 @@ async function main(argv: string[]): Promise<void> {
       throw new UsageError(`${command} takes only <sa> and --state-dir`);
     }
     await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
-    log(`${command}d ${JSON.stringify(sa)} in ${stateDir}`);
+    log(`${command}d ${quote(sa)} in ${stateDir}`);
     return;
   }
-  throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  throw new UsageError(`unknown command ${quote(command)}`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -1,8 +1,12 @@
 // Test helpers: DoHandshake streams in lock-step and a driver that shuttles out_frames between a
-// client-side and a server-side stream, the way gRPC libraries do over a TCP connection.
+// client-side and a server-side stream, the way gRPC libraries do over a TCP connection; the CLI
+// as a child process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ClientDuplexStream, credentials, type StatusObject } from '@grpc/grpc-js';
 import {
   HandshakeProtocol,
@@ -232,4 +236,30 @@ export async function drive(
 export async function tempStateDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'alts-emulator-test-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+
+/** Starts the alts-emulator command; stdout and stderr are pipes. */
+export function spawnCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+}
+
+/** Waits for a child to exit, with everything it wrote. */
+export async function collect(
+  child: ChildProcess,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
 }

@@ -1,7 +1,8 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HandshakerServiceService } from '@grpc-alts/handshaker-proto';
 import { readDisabledServiceAccounts } from './iam.js';
-import type { LocalIdentity } from './protocol.js';
+import { sameServiceAccount } from './identity.js';
+import { quote } from './quote.js';
 import { createHandshakerService, DEFAULT_IDLE_TIMEOUT_MS } from './service.js';
 import { openIdentity, openTrustRoot } from './trust.js';
 
@@ -23,7 +24,10 @@ export interface EmulatorOptions {
   serviceAccount: string;
   /** Local identity of client-side handshakes if different (two identities on one host). */
   clientServiceAccount?: string;
-  /** Trust root, identity keys and IAM state; created on first use. */
+  /**
+   * Trust root, identity keys and IAM state; created on first use, private to the user. An
+   * existing one that is not the user's, or that group or others can write to, is refused.
+   */
   stateDir: string;
   /** Receives one line per event (handshake outcomes, identities, durations; never keys). */
   logger?: (line: string) => void;
@@ -51,11 +55,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const host = options.host ?? DEFAULT_HOST;
   const log = options.logger ?? (() => undefined);
   const clientServiceAccount = options.clientServiceAccount ?? options.serviceAccount;
+  const oneIdentity = sameServiceAccount(options.serviceAccount, clientServiceAccount);
+  // The root's private key only issues missing identities here; the service gets the anchor alone.
   const root = await openTrustRoot(options.stateDir);
-  const identities = new Map<string, LocalIdentity>();
-  for (const sa of new Set([options.serviceAccount, clientServiceAccount])) {
-    identities.set(sa, await openIdentity(options.stateDir, root, sa));
-  }
+  const accounts = oneIdentity ? [options.serviceAccount] : [options.serviceAccount, clientServiceAccount];
+  const identities = await Promise.all(accounts.map((sa) => openIdentity(options.stateDir, root, sa)));
   const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   server.addService(
     HandshakerServiceService,
@@ -72,10 +76,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const uriHost = host.includes(':') ? `[${host}]` : host;
   const port = await bind(server, `${uriHost}:${options.port ?? 0}`);
   const address = `${uriHost}:${port}`;
-  const clientNote =
-    clientServiceAccount === options.serviceAccount ? '' : ` client=${JSON.stringify(clientServiceAccount)}`;
+  const clientNote = oneIdentity ? '' : ` client=${quote(clientServiceAccount)}`;
   log(
-    `listening on ${address} as ${JSON.stringify(options.serviceAccount)}${clientNote} ` +
+    `listening on ${address} as ${quote(options.serviceAccount)}${clientNote} ` +
       `(trust root ${root.anchor.keyId.toString('hex')})`,
   );
   let stopped: Promise<void> | undefined;

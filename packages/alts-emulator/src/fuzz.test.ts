@@ -44,6 +44,7 @@ import {
 } from '@grpc-alts/handshaker-proto';
 import fc from 'fast-check';
 import { startEmulator } from './emulator.js';
+import { readDisabledServiceAccounts } from './iam.js';
 import type { LocalIdentity } from './protocol.js';
 import { createHandshakerService } from './service.js';
 import { openIdentity, openTrustRoot, type TrustRoot } from './trust.js';
@@ -334,7 +335,7 @@ function strayRequest(kind: Stray): HandshakerReq | undefined {
 describe('HARDENING 30: emulator fuzzing with malformed requests and peer messages', () => {
   let stateDir: string;
   let root: TrustRoot;
-  let identities: Map<string, LocalIdentity>;
+  let identities: LocalIdentity[];
   let service: HandshakerServiceServer;
   let timerBaseline = 0;
 
@@ -343,16 +344,16 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
     process.on('unhandledRejection', onEscape);
     stateDir = await mkdtemp(join(tmpdir(), 'alts-emulator-fuzz-'));
     root = await openTrustRoot(stateDir);
-    identities = new Map([
-      [CLIENT_SA, await openIdentity(stateDir, root, CLIENT_SA)],
-      [SERVER_SA, await openIdentity(stateDir, root, SERVER_SA)],
-    ]);
+    identities = [
+      await openIdentity(stateDir, root, CLIENT_SA),
+      await openIdentity(stateDir, root, SERVER_SA),
+    ];
     service = createHandshakerService({
       anchor: root.anchor,
       identities,
       clientServiceAccount: CLIENT_SA,
       serverServiceAccount: SERVER_SA,
-      disabledServiceAccounts: () => Promise.resolve(new Set<string>()),
+      disabledServiceAccounts: () => readDisabledServiceAccounts(stateDir),
       log: () => undefined,
       idleTimeoutMs: 30_000,
     });

@@ -31,6 +31,7 @@ import {
   verifyCertificate,
   verifyTranscript,
 } from './protocol.js';
+import { quoteList } from './quote.js';
 
 /** What one side brings to the handshake, taken from its start request. */
 export interface Offer {
@@ -53,7 +54,7 @@ export interface Established {
 function noCommon(what: string, offered: readonly string[], accepted: readonly string[]): HandshakeError {
   return new HandshakeError(
     status.INVALID_ARGUMENT,
-    `no common ${what}: the client offers [${offered.join(', ')}], the server accepts [${accepted.join(', ')}]`,
+    `no common ${what}: the client offers ${quoteList(offered)}, the server accepts ${quoteList(accepted)}`,
   );
 }
 
@@ -101,10 +102,9 @@ export class ClientHandshake {
     const { serviceAccount, identityKey } = verifyCertificate(si.certificate, this.anchor);
     const secret = sharedSecret(this.ephemeral, si.ephemeralKey);
     const initHash = transcriptHash(this.clientInit, serverInit.raw);
+    // The certificate's account is not named: the peer may have replayed someone else's.
     if (!verifyTranscript('server', initHash, identityKey, sf.signature)) {
-      throw unauthenticated(
-        `ServerFinished: the signature of "${serviceAccount}" does not cover this handshake`,
-      );
+      throw unauthenticated('ServerFinished: the signature does not cover this handshake');
     }
     const keys = finishedKeys(secret, initHash);
     const expected = mac(keys.server, transcriptHash(this.clientInit, serverInit.raw, sf.signature));
@@ -222,10 +222,9 @@ export class ServerHandshake {
     const cf = decodeClientFinished(clientFinished.body);
     const { serviceAccount, identityKey } = verifyCertificate(cf.certificate, this.anchor);
     const signed = transcriptHash(r.clientInit, r.serverFlight, cf.signedPrefix);
+    // The certificate's account is not named: the peer may have replayed someone else's.
     if (!verifyTranscript('client', signed, identityKey, cf.signature)) {
-      throw unauthenticated(
-        `ClientFinished: the signature of "${serviceAccount}" does not cover this handshake`,
-      );
+      throw unauthenticated('ClientFinished: the signature does not cover this handshake');
     }
     const expected = mac(r.clientKey, transcriptHash(r.clientInit, r.serverFlight, cf.macedPrefix));
     if (!macEquals(expected, cf.mac)) throw unauthenticated('ClientFinished: bad MAC');

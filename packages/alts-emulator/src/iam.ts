@@ -4,33 +4,62 @@
 // established go on (their keys are in the peers' hands, as on GCP).
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkServiceAccount } from './protocol.js';
-import { ensureStateDir, readStateFile, replaceAtomically } from './trust.js';
+import { checkServiceAccount, comparableServiceAccount, sameServiceAccount } from './identity.js';
+import { quote } from './quote.js';
+import { openPrivateDir, readStateFile, replaceAtomically } from './state-dir.js';
 
 const IAM_FILE = 'iam.json';
+/**
+ * Largest IAM file read or written. The 64 KiB bound of the key files held only ~1 500 disabled
+ * accounts, past which every handshake failed and the CLI could not read the file to repair it
+ * (issue 13, finding 5). 1 MiB holds ~20 000 typical accounts (1 000 of the longest allowed) and
+ * still parses in milliseconds, which happens only when the file changes; `disable` refuses to
+ * write more, so what the CLI writes it can always read back.
+ */
+export const MAX_IAM_FILE_BYTES = 1024 * 1024;
 
 interface IamFile {
   disabledServiceAccounts: string[];
 }
 
+/** The disabled service accounts of a state directory. */
+export interface DisabledServiceAccounts {
+  /** The entries as the file lists them. */
+  readonly listed: readonly string[];
+  /** Whether `sa` is disabled: some entry names the same account (identity.ts's rule). */
+  has(sa: string): boolean;
+}
+
+function disabledSet(listed: readonly string[]): DisabledServiceAccounts {
+  // Entries outside visible ASCII match no identity, so they are left out of the lookup.
+  const keys = new Set(listed.map(comparableServiceAccount).filter((key) => key !== undefined));
+  return {
+    listed,
+    has(sa) {
+      const key = comparableServiceAccount(sa);
+      return key !== undefined && keys.has(key);
+    },
+  };
+}
+
 /**
  * The last parse of each IAM file, keyed by path and valid while the file's identity is unchanged:
- * every update replaces the file by rename (new inode), so a stat per handshake is enough to see
- * it, instead of an open, read and parse (a profile of 200 handshakes spent a third of the
- * emulator's time there).
+ * every update replaces the file by rename (new inode) and chmod/chown change its ctime, so a stat
+ * per handshake is enough to see it, instead of an open, read and parse (a profile of 200
+ * handshakes spent a third of the emulator's time there).
  */
-const cache = new Map<string, { stamp: string; disabled: ReadonlySet<string> }>();
-const NO_FILE: ReadonlySet<string> = new Set();
+const cache = new Map<string, { stamp: string; disabled: DisabledServiceAccounts }>();
+const NO_FILE = disabledSet([]);
 
 /**
  * The disabled service accounts of `stateDir`. A missing file means none; an unreadable one
  * throws, so that handshakes fail closed rather than let a disabled account through.
  */
-export async function readDisabledServiceAccounts(stateDir: string): Promise<ReadonlySet<string>> {
+export async function readDisabledServiceAccounts(stateDir: string): Promise<DisabledServiceAccounts> {
   const path = join(stateDir, IAM_FILE);
   const stat = statSync(path, { throwIfNoEntry: false });
   if (stat === undefined) return NO_FILE;
-  const stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  const stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
   const cached = cache.get(path);
   if (cached?.stamp === stamp) return cached.disabled;
   const disabled = await parseIamFile(path);
@@ -38,27 +67,38 @@ export async function readDisabledServiceAccounts(stateDir: string): Promise<Rea
   return disabled;
 }
 
-async function parseIamFile(path: string): Promise<ReadonlySet<string>> {
-  const text = await readStateFile(path);
-  if (text === undefined) return new Set();
+async function parseIamFile(path: string): Promise<DisabledServiceAccounts> {
+  const text = await readStateFile(path, 'state file', MAX_IAM_FILE_BYTES);
+  if (text === undefined) return NO_FILE;
   const file = JSON.parse(text) as Partial<IamFile>;
   const list = file.disabledServiceAccounts;
   if (!Array.isArray(list) || !list.every((sa) => typeof sa === 'string')) {
     throw new Error(`${path}: disabledServiceAccounts must be a list of strings`);
   }
-  return new Set(list);
+  return disabledSet(list);
 }
 
 // Read-modify-write: two admin commands racing on one state directory may lose one update
 // (last writer wins); emulators never see a half-written file.
 async function update(stateDir: string, sa: string, disabled: boolean): Promise<void> {
   checkServiceAccount(sa);
-  await ensureStateDir(stateDir);
-  const current = new Set(await readDisabledServiceAccounts(stateDir));
-  if (disabled) current.add(sa);
-  else current.delete(sa);
-  const file: IamFile = { disabledServiceAccounts: [...current].sort() };
-  await replaceAtomically(join(stateDir, IAM_FILE), `${JSON.stringify(file, null, 2)}\n`);
+  await openPrivateDir(stateDir);
+  // Other spellings of the account go too: enabling X@p must not leave x@p disabled.
+  const others = (await readDisabledServiceAccounts(stateDir)).listed.filter(
+    (e) => !sameServiceAccount(e, sa),
+  );
+  const file: IamFile = { disabledServiceAccounts: (disabled ? [...others, sa] : others).sort() };
+  const text = `${JSON.stringify(file, null, 2)}\n`;
+  const path = join(stateDir, IAM_FILE);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  // Only a disable can grow the file; a bigger one than this would not have been read.
+  if (bytes > MAX_IAM_FILE_BYTES) {
+    throw new Error(
+      `cannot disable ${quote(sa)}: ${path} would grow to ${bytes} bytes, past its limit of ` +
+        `${MAX_IAM_FILE_BYTES} (1 MiB, ${others.length} accounts); enable accounts that no longer exist first`,
+    );
+  }
+  await replaceAtomically(path, text);
 }
 
 /** Disables `sa`: new handshakes that involve it (as local or peer identity) fail. */

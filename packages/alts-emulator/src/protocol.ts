@@ -15,6 +15,7 @@ import {
 } from 'node:crypto';
 import type { RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
 import { malformed, unauthenticated } from './errors.js';
+import { checkServiceAccount, comparableServiceAccount, MAX_IDENTITY_BYTES } from './identity.js';
 
 /** "AE": every emulator message starts with it, so a peer on another handshaker fails at once. */
 const MAGIC = Buffer.from('AE', 'latin1');
@@ -27,8 +28,6 @@ export const HEADER_BYTES = 8;
  * 1 KiB; 64 KiB matches the read size of grpc-go's handshake loop (SPEC §3.3 `frameLimit`).
  */
 export const MAX_BODY_BYTES = 64 * 1024;
-/** Longest service account accepted anywhere (real ones are e-mail addresses of < 100 bytes). */
-export const MAX_IDENTITY_BYTES = 1024;
 /** Most protocol names in one list (every gRPC library sends exactly one, SPEC §3.1). */
 export const MAX_PROTOCOLS = 16;
 /** Longest protocol name (the longest known, "ALTSRP_GCM_AES128_REKEY", is 23 bytes). */
@@ -435,16 +434,6 @@ export interface LocalIdentity {
   readonly certificate: Buffer;
 }
 
-/** Throws unless `sa` can be carried in a certificate: non-empty, bounded, no control characters. */
-export function checkServiceAccount(sa: string): void {
-  if (sa.length === 0) throw new Error('service account must not be empty');
-  if (Buffer.byteLength(sa, 'utf8') > MAX_IDENTITY_BYTES) {
-    throw new Error(`service account is longer than ${MAX_IDENTITY_BYTES} bytes`);
-  }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(sa)) throw new Error('service account contains control characters');
-}
-
 function certificateBody(keyId: Buffer, identityKey: Buffer, serviceAccount: string): Buffer {
   return new Writer().u8(CERTIFICATE_VERSION).fixed(keyId).fixed(identityKey).str16(serviceAccount).build();
 }
@@ -475,15 +464,22 @@ export function verifyCertificate(
   const bodyEnd = r.position;
   const signature = r.fixed(ED25519_SIGNATURE_BYTES);
   r.end();
+  // The service account is not named in these errors: until the root's signature is checked it
+  // is whatever the peer wrote (issue 13, finding 3).
   if (!keyId.equals(anchor.keyId)) {
     throw unauthenticated(
-      `the peer's certificate (for "${serviceAccount}") was issued by another trust root ` +
+      "the peer's certificate was issued by another trust root " +
         `(root key id ${keyId.toString('hex')}, ours ${anchor.keyId.toString('hex')})`,
     );
   }
   const signed = Buffer.concat([CERTIFICATE_LABEL, certificate.subarray(0, bodyEnd)]);
   if (!verify(null, signed, anchor.publicKey, signature)) {
-    throw unauthenticated(`the peer's certificate (for "${serviceAccount}") has a bad signature`);
+    throw unauthenticated("the peer's certificate has a bad signature");
+  }
+  if (comparableServiceAccount(serviceAccount) === undefined) {
+    throw unauthenticated(
+      "the peer's certificate is for a service account outside visible ASCII, which matches no identity",
+    );
   }
   return { serviceAccount, identityKey: publicKeyFromRaw('Ed25519', identityKey) };
 }

@@ -16,6 +16,8 @@ import {
 } from '@grpc-alts/handshaker-proto';
 import { HandshakeError, malformed } from './errors.js';
 import { ClientHandshake, type Established, type Offer, ServerHandshake } from './handshake.js';
+import type { DisabledServiceAccounts } from './iam.js';
+import { sameServiceAccount } from './identity.js';
 import {
   decodeAlert,
   encodeAlert,
@@ -28,21 +30,27 @@ import {
   type TrustAnchor,
   takeMessage,
 } from './protocol.js';
+import { quote, quoteList } from './quote.js';
 
 /** The one record protocol this emulator speaks (the only one gRPC libraries request, SPEC §3.1). */
 const RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
 /** Idle limit of a stream; grpc-go gives the whole server handshake 30 s (SPEC §3.8). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * Longest rendering of a whole failure message in a log line, or of an error's own text in one:
+ * the 1 KiB an Alert carries to the peer (protocol.ts), so the log shows at least what it was told.
+ */
+const MAX_LOGGED_DETAILS_CHARS = 1024;
 
 export interface ServiceConfig {
   readonly anchor: TrustAnchor;
-  /** The identities this emulator may speak for, by service account. */
-  readonly identities: ReadonlyMap<string, LocalIdentity>;
+  /** The identities this emulator may speak for. */
+  readonly identities: readonly LocalIdentity[];
   /** Default local identity of client_start and server_start. */
   readonly clientServiceAccount: string;
   readonly serverServiceAccount: string;
   /** Reads the disabled service accounts; called on every handshake. */
-  readonly disabledServiceAccounts: () => Promise<ReadonlySet<string>>;
+  readonly disabledServiceAccounts: () => Promise<DisabledServiceAccounts>;
   readonly log: (line: string) => void;
   readonly idleTimeoutMs: number;
 }
@@ -56,13 +64,13 @@ function invalid(details: string): HandshakeError {
   return new HandshakeError(status.INVALID_ARGUMENT, details);
 }
 
-function quoteList(values: readonly string[]): string {
-  return `[${values.map((v) => JSON.stringify(v)).join(', ')}]`;
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function describeIdentity(identity: Identity): string {
-  if (identity.serviceAccount !== undefined) return JSON.stringify(identity.serviceAccount);
-  if (identity.hostname !== undefined) return `hostname ${JSON.stringify(identity.hostname)}`;
+  if (identity.serviceAccount !== undefined) return quote(identity.serviceAccount);
+  if (identity.hostname !== undefined) return `hostname ${quote(identity.hostname)}`;
   return '(empty identity)';
 }
 
@@ -187,7 +195,7 @@ class Session {
     if (step.result !== undefined) {
       this.close();
       this.logOutcome(
-        `ok peer=${JSON.stringify(step.result.peerIdentity?.serviceAccount)} record=${step.result.recordProtocol}`,
+        `ok peer=${quote(step.result.peerIdentity?.serviceAccount ?? '')} record=${step.result.recordProtocol}`,
       );
       // End with OK at once: C-core waits for the status before finishing its handshake (SPEC §3.9).
       this.call.end();
@@ -206,7 +214,7 @@ class Session {
         ? error
         : new HandshakeError(
             status.INTERNAL,
-            `internal error: ${error instanceof Error ? error.message : String(error)}`,
+            `internal error: ${quote(errorText(error), MAX_LOGGED_DETAILS_CHARS)}`,
           );
     this.close();
     if (answering) {
@@ -220,7 +228,9 @@ class Session {
         status: { code: failure.code, details: failure.message },
       });
     }
-    this.logOutcome(`failed code=${status[failure.code]} details=${JSON.stringify(failure.message)}`);
+    this.logOutcome(
+      `failed code=${status[failure.code]} details=${quote(failure.message, MAX_LOGGED_DETAILS_CHARS)}`,
+    );
     this.call.emit(
       'error',
       Object.assign(new Error(failure.message), { code: failure.code, details: failure.message }),
@@ -229,7 +239,7 @@ class Session {
 
   private logOutcome(outcome: string): void {
     const ms = (performance.now() - this.startedAt).toFixed(1);
-    const local = this.local === undefined ? '' : ` local=${JSON.stringify(this.local.serviceAccount)}`;
+    const local = this.local === undefined ? '' : ` local=${quote(this.local.serviceAccount)}`;
     this.config.log(`handshake #${this.id} role=${this.role ?? 'none'}${local} ${outcome} duration=${ms}ms`);
   }
 
@@ -308,21 +318,21 @@ class Session {
 
   /** Honours a requested local identity only if this emulator holds its key (as on a GCE VM). */
   private pickLocalIdentity(requested: readonly Identity[], fallback: string): LocalIdentity {
+    const held = (sa: string | undefined) =>
+      sa === undefined
+        ? undefined
+        : this.config.identities.find((identity) => sameServiceAccount(identity.serviceAccount, sa));
     const chosen =
       requested.length === 0
-        ? this.config.identities.get(fallback)
+        ? held(fallback)
         : requested
-            .map((identity) =>
-              identity.serviceAccount === undefined
-                ? undefined
-                : this.config.identities.get(identity.serviceAccount),
-            )
+            .map((identity) => held(identity.serviceAccount))
             .find((identity) => identity !== undefined);
     if (chosen === undefined) {
       throw new HandshakeError(
         status.PERMISSION_DENIED,
         `this handshaker cannot speak for local identity ${requested.map(describeIdentity).join(' or ')}; ` +
-          `it holds ${quoteList([...this.config.identities.keys()])}`,
+          `it holds ${quoteList(this.config.identities.map((identity) => identity.serviceAccount))}`,
       );
     }
     this.local = chosen;
@@ -330,28 +340,34 @@ class Session {
   }
 
   private async checkEnabled(serviceAccount: string, whose: 'local' | 'peer'): Promise<void> {
-    let disabled: ReadonlySet<string>;
+    let disabled: DisabledServiceAccounts;
     try {
       disabled = await this.config.disabledServiceAccounts();
     } catch (cause) {
       // Fail closed: an unreadable IAM state must not let a disabled account through.
-      throw new HandshakeError(status.INTERNAL, `cannot read the IAM state: ${String(cause)}`, { cause });
+      throw new HandshakeError(
+        status.INTERNAL,
+        `cannot read the IAM state: ${quote(errorText(cause), MAX_LOGGED_DETAILS_CHARS)}`,
+        { cause },
+      );
     }
     if (disabled.has(serviceAccount)) {
       const who = whose === 'local' ? 'the local' : "the peer's";
       throw new HandshakeError(
         status.PERMISSION_DENIED,
-        `IAM: ${who} service account ${JSON.stringify(serviceAccount)} is disabled`,
+        `IAM: ${who} service account ${quote(serviceAccount)} is disabled`,
       );
     }
   }
 
   private checkTarget(serverServiceAccount: string): void {
     if (this.targets.length === 0) return;
-    if (this.targets.some((t) => t.serviceAccount === serverServiceAccount)) return;
+    const named = (t: Identity) =>
+      t.serviceAccount !== undefined && sameServiceAccount(t.serviceAccount, serverServiceAccount);
+    if (this.targets.some(named)) return;
     throw new HandshakeError(
       status.PERMISSION_DENIED,
-      `the server's identity ${JSON.stringify(serverServiceAccount)} is not among the target identities ` +
+      `the server's identity ${quote(serverServiceAccount)} is not among the target identities ` +
         `[${this.targets.map(describeIdentity).join(', ')}]`,
     );
   }
@@ -365,7 +381,7 @@ class Session {
       const alert = decodeAlert(body);
       const code =
         alert.code > status.OK && alert.code <= status.UNAUTHENTICATED ? alert.code : status.UNKNOWN;
-      throw new PeerAborted(code, `the peer's handshaker aborted the handshake: ${alert.details}`);
+      throw new PeerAborted(code, `the peer's handshaker aborted the handshake: ${quote(alert.details)}`);
     }
     if (type !== expected) throw malformed(`expected ${messageName(expected)}, got ${messageName(type)}`);
     return taken;

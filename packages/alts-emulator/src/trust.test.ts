@@ -49,14 +49,14 @@ test('an identity file from another root is refused with a clear error', async (
 
 test('IAM: disable and enable are idempotent; a corrupt file fails closed', async () => {
   const dir = await stateDir();
-  assert.equal((await readDisabledServiceAccounts(dir)).size, 0);
+  assert.equal((await readDisabledServiceAccounts(dir)).listed.length, 0);
   await disableServiceAccount(dir, 'a@x.iam');
   await disableServiceAccount(dir, 'a@x.iam');
   await disableServiceAccount(dir, 'b@x.iam');
-  assert.deepEqual([...(await readDisabledServiceAccounts(dir))], ['a@x.iam', 'b@x.iam']);
+  assert.deepEqual((await readDisabledServiceAccounts(dir)).listed, ['a@x.iam', 'b@x.iam']);
   await enableServiceAccount(dir, 'a@x.iam');
   await enableServiceAccount(dir, 'c@x.iam');
-  assert.deepEqual([...(await readDisabledServiceAccounts(dir))], ['b@x.iam']);
+  assert.deepEqual((await readDisabledServiceAccounts(dir)).listed, ['b@x.iam']);
   await assert.rejects(disableServiceAccount(dir, ''), /must not be empty/);
   await writeFile(join(dir, 'iam.json'), '{"disabledServiceAccounts": "everyone"}');
   await assert.rejects(readDisabledServiceAccounts(dir), /list of strings/);

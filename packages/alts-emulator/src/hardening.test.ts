@@ -1,0 +1,433 @@
+// Issue 13, findings 3 to 6, on the emulator's side (HARDENING 33-35 and the IAM file bound): what
+// an unauthenticated peer can make the emulator say, which state directories it trusts, how large
+// the IAM state may grow and how service accounts are compared.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { access, chmod, chown, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import type { HandshakerResp, HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
+import {
+  clientStart,
+  collect,
+  connect,
+  drive,
+  next,
+  type Outcome,
+  REKEY,
+  RPC_VERSIONS,
+  Stream,
+  serverStart,
+  spawnCli,
+  tempStateDir,
+} from './driver.test.util.js';
+import { startEmulator } from './emulator.js';
+import { disableServiceAccount, enableServiceAccount, MAX_IAM_FILE_BYTES } from './iam.js';
+import {
+  clientFinishedSignedPrefix,
+  decodeAlert,
+  encodeAlert,
+  encodeClientFinished,
+  encodeServerFinished,
+  encodeServerInit,
+  keyIdOf,
+  MessageType,
+  rawPublicKey,
+  takeMessage,
+  verifyCertificate,
+} from './protocol.js';
+import { openTrustRoot } from './trust.js';
+
+const SERVER = 'server@project.iam.gserviceaccount.com';
+const CLIENT = 'client@project.iam.gserviceaccount.com';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function stateDir(): Promise<string> {
+  const { dir, cleanup } = await tempStateDir();
+  cleanups.push(cleanup);
+  return dir;
+}
+
+async function emulator(
+  dir: string,
+  serviceAccount = SERVER,
+  clientServiceAccount = CLIENT,
+): Promise<{ service: HandshakerServiceClient; logs: string[] }> {
+  const logs: string[] = [];
+  const e = await startEmulator({
+    serviceAccount,
+    clientServiceAccount,
+    stateDir: dir,
+    logger: (l) => logs.push(l),
+  });
+  const service = connect(e.address);
+  cleanups.push(
+    () => e.stop(),
+    () => service.close(),
+  );
+  return { service, logs };
+}
+
+/** The error that keeps an emulator from starting on `dir` (one that starts fails the test). */
+async function refusal(dir: string, serviceAccount = SERVER): Promise<string> {
+  try {
+    const e = await startEmulator({ serviceAccount, stateDir: dir });
+    await e.stop();
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  assert.fail(`an emulator started as ${JSON.stringify(serviceAccount)} on ${dir}`);
+}
+
+/** Runs the CLI to its exit; a `serve` that gets as far as READY is stopped at once. */
+function cli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+  const child = spawnCli(args, options);
+  child.stdout?.on('data', (d: Buffer) => {
+    if (d.toString().startsWith('READY')) child.kill('SIGTERM');
+  });
+  return collect(child);
+}
+
+function assertSuccess(o: Outcome): void {
+  assert.equal(o.client.failure, undefined, o.client.failure?.details);
+  assert.equal(o.server.failure, undefined, o.server.failure?.details);
+  assert.ok(o.client.result && o.server.result);
+}
+
+/** What a log reader or a terminal can be fooled by is outside printable ASCII. */
+function assertPrintable(text: string, what: string): void {
+  assert.match(
+    text,
+    /^[\x20-\x7e]*$/,
+    `${what} holds a character outside printable ASCII: ${JSON.stringify(text)}`,
+  );
+}
+
+/** The details of the Alert an error response carries for the peer. */
+function alertDetails(resp: HandshakerResp): string {
+  const taken = takeMessage(resp.outFrames);
+  assert.equal(taken?.message.type, MessageType.ALERT, 'an error response carries an Alert');
+  return decodeAlert(taken?.message.body ?? Buffer.alloc(0)).details;
+}
+
+/** Label of the root's certificate signature (README "Message formats"). */
+const CERTIFICATE_LABEL = Buffer.from('alts-emulator v1 identity certificate\0', 'latin1');
+
+/** A certificate in the emulator's format naming any string, signed by `signer` or not at all. */
+function certificate(keyId: Buffer, serviceAccount: string, signer?: KeyObject): Buffer {
+  const name = Buffer.from(serviceAccount, 'utf8');
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(name.length);
+  const identityKey = rawPublicKey(generateKeyPairSync('ed25519').publicKey);
+  const body = Buffer.concat([Buffer.from([1]), keyId, identityKey, length, name]);
+  const signature =
+    signer === undefined ? randomBytes(64) : sign(null, Buffer.concat([CERTIFICATE_LABEL, body]), signer);
+  return Buffer.concat([body, signature]);
+}
+
+/** A whole log line as an attacker would like to see it in the operator's log. */
+const FORGED_LINE =
+  '2030-01-01T00:00:00.000Z handshake #1 role=server local="server@p" ok peer="admin@project.iam.gserviceaccount.com"';
+
+describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
+  test('a forged Alert reaches no status details or log line raw, and is cut short', async () => {
+    const { service, logs } = await emulator(await stateDir());
+    const controls = '\r\u001b[2K\u0085\u2028\u2029\u202e\u2066\u007f\u200f\ud800';
+    const alert = encodeAlert({
+      code: status.PERMISSION_DENIED,
+      details: `no\n${FORGED_LINE}${controls}${'x'.repeat(800)}`,
+    });
+    // As the first message a server sees, and as the server flight a client sees.
+    const s = new Stream(service);
+    const toServer = await s.send(serverStart(alert));
+    const c = new Stream(service);
+    await c.send(clientStart());
+    const toClient = await c.send(next(alert));
+    await Promise.all([s.status, c.status]);
+    for (const resp of [toServer, toClient]) {
+      assert.equal(resp.status?.code, status.PERMISSION_DENIED);
+      const details = resp.status?.details ?? '';
+      assertPrintable(details, 'status details');
+      assert.ok(details.length < 300, `details of ${details.length} characters`);
+      assert.match(details, /aborted the handshake: "no\\n2030-01-01/, 'rendered escaped, still readable');
+    }
+    for (const line of logs) {
+      assertPrintable(line, 'a log line');
+      assert.match(line, /^(listening on |handshake #\d+ role=)/);
+    }
+  });
+
+  test('the identity of an unverified certificate is never echoed', async () => {
+    const dir = await stateDir();
+    const { service, logs } = await emulator(dir);
+    const ourKeyId = (await openTrustRoot(dir)).anchor.keyId;
+    const strangerRoot = generateKeyPairSync('ed25519').privateKey;
+    const claim = `admin@project.iam.gserviceaccount.com\n${FORGED_LINE}\u001b[2K\u202e`;
+    const forged = {
+      'another root': certificate(keyIdOf(strangerRoot), claim, strangerRoot),
+      "our root's key id, no valid signature": certificate(ourKeyId, claim),
+    };
+    for (const [name, cert] of Object.entries(forged)) {
+      // A client side gets it in ServerInit...
+      const c = new Stream(service);
+      await c.send(clientStart());
+      const serverFlight = Buffer.concat([
+        encodeServerInit({
+          ephemeralKey: randomBytes(32),
+          rpcVersions: RPC_VERSIONS,
+          maxFrameSize: 0,
+          applicationProtocol: 'grpc',
+          recordProtocol: REKEY,
+          certificate: cert,
+        }),
+        encodeServerFinished({ signature: Buffer.alloc(64), mac: Buffer.alloc(32) }),
+      ]);
+      const toClient = await c.send(next(serverFlight));
+      // ...a server side in ClientFinished.
+      const peer = new Stream(service);
+      const clientInit = (await peer.send(clientStart())).outFrames;
+      const s = new Stream(service);
+      await s.send(serverStart(clientInit));
+      const clientFinished = encodeClientFinished(
+        clientFinishedSignedPrefix(cert),
+        Buffer.alloc(64),
+        Buffer.alloc(32),
+      );
+      const toServer = await s.send(next(clientFinished));
+      peer.cancel();
+      for (const resp of [toClient, toServer]) {
+        assert.equal(resp.status?.code, status.UNAUTHENTICATED, name);
+        for (const text of [resp.status?.details ?? '', alertDetails(resp)]) {
+          assert.doesNotMatch(text, /admin/, name);
+          assertPrintable(text, `${name}: details`);
+        }
+      }
+    }
+    for (const line of logs) {
+      assert.doesNotMatch(line, /admin/);
+      assertPrintable(line, 'a log line');
+    }
+  });
+});
+
+describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a private state directory', () => {
+  test('a state directory writable by group or others is refused, naming the path and the fix', async () => {
+    for (const mode of [0o775, 0o757, 0o777]) {
+      const dir = await stateDir();
+      await chmod(dir, mode);
+      const message = await refusal(dir);
+      assert.ok(message.includes(dir), message);
+      assert.match(message, /writable by group or others/);
+      assert.match(message, /chmod 700/);
+      assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
+    }
+  });
+
+  test('the CLI refuses it too: serve, disable and enable fail with the reason', async () => {
+    const dir = await stateDir();
+    await chmod(dir, 0o777);
+    const commands = [
+      ['serve', '--listen', '127.0.0.1:0', '--service-account', SERVER],
+      ['disable', CLIENT],
+      ['enable', CLIENT],
+    ];
+    for (const args of commands) {
+      const { code, stdout, stderr } = await cli([...args, '--state-dir', dir]);
+      assert.equal(code, 1, `${args[0]}: ${stderr}`);
+      assert.equal(stdout, '');
+      assert.ok(stderr.includes(dir), stderr);
+      assert.match(stderr, /chmod 700/);
+    }
+  });
+
+  test('a root key or IAM file that others may read or write is refused', async () => {
+    const dir = await stateDir();
+    await (await startEmulator({ serviceAccount: SERVER, stateDir: dir })).stop();
+    const key = join(dir, 'root-key.pem');
+    for (const mode of [0o644, 0o620, 0o602]) {
+      await chmod(key, mode);
+      const message = await refusal(dir);
+      assert.ok(message.includes(key), message);
+      assert.match(message, /chmod 600/);
+    }
+    await chmod(key, 0o600);
+    await disableServiceAccount(dir, 'someone@project.iam.gserviceaccount.com');
+    const iam = join(dir, 'iam.json');
+    await chmod(iam, 0o666);
+    await assert.rejects(enableServiceAccount(dir, 'someone@project.iam.gserviceaccount.com'), (e: Error) => {
+      assert.ok(e.message.includes(iam), e.message);
+      assert.match(e.message, /writable by group or others.*chmod 600/);
+      return true;
+    });
+    // A running emulator fails handshakes closed rather than trust the file.
+    const { service } = await emulator(dir);
+    const resp = await new Stream(service).send(clientStart());
+    assert.equal(resp.status?.code, status.INTERNAL);
+    assert.match(resp.status?.details ?? '', /chmod 600/);
+    await chmod(iam, 0o600);
+    assertSuccess(await drive(service, service));
+  });
+
+  test('a state directory, root key or IAM file owned by another user is refused', {
+    skip: process.getuid?.() !== 0 && 'giving a file away (chown) needs root',
+  }, async () => {
+    const NOBODY = 65534;
+    const dir = await stateDir();
+    await chown(dir, NOBODY, NOBODY);
+    assert.match(await refusal(dir), /owned by uid 65534, not by you/);
+    const other = await stateDir();
+    await (await startEmulator({ serviceAccount: SERVER, stateDir: other })).stop();
+    await chown(join(other, 'root-key.pem'), NOBODY, NOBODY);
+    assert.match(await refusal(other), /root-key\.pem.*owned by uid 65534/);
+    const third = await stateDir();
+    await disableServiceAccount(third, CLIENT);
+    await chown(join(third, 'iam.json'), NOBODY, NOBODY);
+    await assert.rejects(enableServiceAccount(third, CLIENT), /iam\.json.*owned by uid 65534/);
+  });
+
+  test('what it creates is private (directories 0700, files 0600) whatever the umask', async () => {
+    const dir = join(await stateDir(), 'parent', 'state');
+    const umask = process.umask(0);
+    try {
+      await (await startEmulator({ serviceAccount: SERVER, stateDir: dir })).stop();
+      await disableServiceAccount(dir, CLIENT);
+    } finally {
+      process.umask(umask);
+    }
+    const identities = join(dir, 'identities');
+    for (const d of [join(dir, '..'), dir, identities]) assert.equal((await stat(d)).mode & 0o777, 0o700, d);
+    const files = [join(dir, 'root-key.pem'), join(dir, 'iam.json')];
+    for (const name of await readdir(identities)) files.push(join(identities, name));
+    assert.equal(files.length, 3);
+    for (const f of files) assert.equal((await stat(f)).mode & 0o777, 0o600, f);
+  });
+
+  test('the default state directory is private to the user: $XDG_STATE_HOME or ~/.local/state', async () => {
+    const cases: Array<[string | undefined, (home: string) => string]> = [
+      [undefined, (home) => join(home, '.local', 'state', 'alts-emulator')],
+      ['', (home) => join(home, '.local', 'state', 'alts-emulator')],
+      // The XDG spec has a relative value ignored.
+      ['relative/state', (home) => join(home, '.local', 'state', 'alts-emulator')],
+      ['/absolute', (home) => join(home, 'xdg', 'alts-emulator')],
+    ];
+    for (const [xdg, expected] of cases) {
+      const home = await stateDir();
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+      delete env.XDG_STATE_HOME;
+      if (xdg !== undefined) env.XDG_STATE_HOME = xdg === '/absolute' ? join(home, 'xdg') : xdg;
+      const { code, stderr } = await cli(['disable', CLIENT], { env, cwd: home });
+      assert.equal(code, 0, stderr);
+      const dir = expected(home);
+      await access(join(dir, 'iam.json'));
+      assert.equal((await stat(dir)).mode & 0o777, 0o700);
+      assert.deepEqual(
+        (await readdir(home)).filter((n) => n !== '.local' && n !== 'xdg'),
+        [],
+        `XDG_STATE_HOME=${xdg}`,
+      );
+    }
+    const help = await cli(['--help']);
+    assert.match(
+      help.stdout,
+      /Default\s+\$XDG_STATE_HOME\/alts-emulator, else ~\/\.local\/state\/alts-emulator/,
+    );
+  });
+});
+
+describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fold and nothing else', () => {
+  const KIOSK = 'kiosk@project.iam.gserviceaccount.com';
+  /** Spellings that look like KIOSK or differ only outside ASCII letters: none may match it. */
+  const LOOK_ALIKES = [
+    '\u212aiosk@project.iam.gserviceaccount.com', // KELVIN SIGN, which Unicode folds to 'k'
+    'k\u0131osk@project.iam.gserviceaccount.com', // Turkish dotless i
+    'K\u0130OSK@project.iam.gserviceaccount.com', // Turkish dotted capital I
+    '\uff4biosk@project.iam.gserviceaccount.com', // fullwidth k
+    ` ${KIOSK}`,
+    `${KIOSK} `,
+    `${KIOSK}\n`,
+  ];
+
+  test('disabling x@p stops X@p, and enabling X@p lets x@p in again', async () => {
+    const dir = await stateDir();
+    const { service } = await emulator(dir, SERVER, 'Client@Project.iam.gserviceaccount.com');
+    await disableServiceAccount(dir, CLIENT);
+    const resp = await new Stream(service).send(clientStart());
+    assert.equal(resp.status?.code, status.PERMISSION_DENIED);
+    await enableServiceAccount(dir, CLIENT.toUpperCase());
+    assertSuccess(await drive(service, service));
+    await disableServiceAccount(dir, SERVER.toUpperCase());
+    const o = await drive(service, service);
+    assert.equal(o.server.failure?.code, status.PERMISSION_DENIED);
+  });
+
+  test('target and local identities match in any ASCII case, never through look-alikes', async () => {
+    const { service } = await emulator(await stateDir(), KIOSK, CLIENT);
+    for (const target of [KIOSK.toUpperCase(), 'Kiosk@Project.iam.gserviceaccount.com']) {
+      assertSuccess(
+        await drive(service, service, { clientStart: { targetIdentities: [{ serviceAccount: target }] } }),
+      );
+    }
+    for (const target of LOOK_ALIKES) {
+      const o = await drive(service, service, {
+        clientStart: { targetIdentities: [{ serviceAccount: target }] },
+      });
+      assert.equal(o.client.failure?.code, status.PERMISSION_DENIED, JSON.stringify(target));
+    }
+    const asKiosk = await drive(service, service, {
+      clientStart: { localIdentity: { serviceAccount: 'KIOSK@project.iam.gserviceaccount.com' } },
+    });
+    assertSuccess(asKiosk);
+    assert.equal(asKiosk.client.result?.localIdentity?.serviceAccount, KIOSK);
+    const lookAlike = await drive(service, service, {
+      clientStart: { localIdentity: { serviceAccount: LOOK_ALIKES[0] } },
+    });
+    assert.equal(lookAlike.client.failure?.code, status.PERMISSION_DENIED);
+  });
+
+  test('no certificate is issued or accepted, and no IAM entry written, for an account outside visible ASCII', async () => {
+    const dir = await stateDir();
+    for (const sa of LOOK_ALIKES) {
+      assert.match(await refusal(dir, sa), /visible ASCII/, JSON.stringify(sa));
+      await assert.rejects(disableServiceAccount(dir, sa), /visible ASCII/, JSON.stringify(sa));
+    }
+    const root = await openTrustRoot(dir);
+    for (const sa of LOOK_ALIKES) {
+      const signed = certificate(root.anchor.keyId, sa, root.privateKey);
+      assert.throws(() => verifyCertificate(signed, root.anchor), /visible ASCII/, JSON.stringify(sa));
+    }
+  });
+});
+
+test('issue 13 finding 5: an IAM file of thousands of accounts works; disable refuses to grow it past its bound', async () => {
+  const dir = await stateDir();
+  const { service } = await emulator(dir);
+  const iam = join(dir, 'iam.json');
+  const write = (accounts: string[]) =>
+    writeFile(iam, `${JSON.stringify({ disabledServiceAccounts: accounts }, null, 2)}\n`, { mode: 0o600 });
+  // 2 000 accounts: ~110 KiB, past the old 64 KiB read limit.
+  await write(Array.from({ length: 2000 }, (_, i) => `retired-${i}@project.iam.gserviceaccount.com`));
+  assertSuccess(await drive(service, service));
+  assert.equal((await cli(['disable', CLIENT, '--state-dir', dir])).code, 0);
+  assert.equal((await drive(service, service)).client.failure?.code, status.PERMISSION_DENIED);
+  assert.equal((await cli(['enable', CLIENT, '--state-dir', dir])).code, 0);
+  assertSuccess(await drive(service, service));
+
+  // Filled to just under the bound with the longest accounts; one more would cross it.
+  const long = (i: number) => `${String(i).padStart(6, '0')}${'a'.repeat(1000)}@p.iam`;
+  const entryBytes = Buffer.byteLength(`    "${long(0)}",\n`);
+  const count = Math.floor((MAX_IAM_FILE_BYTES - 64) / entryBytes);
+  await write(Array.from({ length: count }, (_, i) => long(i)));
+  const full = await readFile(iam, 'utf8');
+  assert.ok(full.length <= MAX_IAM_FILE_BYTES && full.length + entryBytes > MAX_IAM_FILE_BYTES);
+  await assert.rejects(disableServiceAccount(dir, long(count)), /1 MiB|1048576/);
+  const { code, stderr } = await cli(['disable', long(count), '--state-dir', dir]);
+  assert.equal(code, 1);
+  assert.match(stderr, /cannot disable/);
+  assert.equal(await readFile(iam, 'utf8'), full, 'the file is unchanged');
+  assertSuccess(await drive(service, service));
+});

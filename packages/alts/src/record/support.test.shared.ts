@@ -73,14 +73,12 @@ function repoRoot(): string {
 
 let cached: Vectors | undefined;
 
-/** Loads `../shared/alts/vectors.json` (beside the repository), the single source of the vectors. */
+/** Loads `test/vectors/alts-vectors.json` (in this repository), the single source of the vectors. */
 export function loadVectors(): Vectors {
   if (cached !== undefined) return cached;
-  const path = resolve(repoRoot(), '..', 'shared', 'alts', 'vectors.json');
+  const path = resolve(repoRoot(), 'test', 'vectors', 'alts-vectors.json');
   if (!existsSync(path)) {
-    throw new Error(
-      `record tests: test vectors not found at ${path}; check out shared/ beside the repository`,
-    );
+    throw new Error(`record tests: test vectors not found at ${path}`);
   }
   cached = JSON.parse(readFileSync(path, 'utf8')) as Vectors;
   return cached;

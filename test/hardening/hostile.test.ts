@@ -4,7 +4,7 @@
 //
 // Bad connections: random bytes; slowloris (a valid handshake prefix, one byte every 500 ms);
 // connect-and-idle; half-closed (a valid prefix, then FIN); an oversized handshake length; and
-// after a real handshake (a raw client on the public handshaker contract + SPEC §4 crypto, proven
+// after a real handshake (a raw client on the public handshaker contract + docs/protocol.md §4 crypto, proven
 // correct by a good record first): a tampered record (HARDENING 8), a replayed record
 // (HARDENING 9) and an oversized record length (HARDENING 5/6).
 // Invariants: good calls see 0 errors; every bad connection is closed by the server within its

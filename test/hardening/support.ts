@@ -197,7 +197,7 @@ export function reportFigures(figures: Record<string, number | string>): void {
   if (file) appendFileSync(file, `${JSON.stringify(figures)}\n`);
 }
 
-// ---- a raw ALTS client (public handshaker contract + SPEC §4 record crypto, nothing internal) ----
+// ---- a raw ALTS client (public handshaker contract + docs/protocol.md §4 record crypto, nothing internal) ----
 
 export function connectRaw(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -288,7 +288,7 @@ function readSome(socket: Socket): Promise<Buffer> {
   });
 }
 
-/** The client_start every raw client here sends, as grpc-go would (SPEC §3.1). */
+/** The client_start every raw client here sends, as grpc-go would (docs/protocol.md §3.1). */
 const CLIENT_START: HandshakerReq = {
   clientStart: {
     handshakeSecurityProtocol: HandshakeProtocol.ALTS,
@@ -329,7 +329,7 @@ export async function rawClientHandshake(
   }
 }
 
-/** ALTSRP_GCM_AES128_REKEY for one direction (SPEC §4.3–4.4), written from the spec. */
+/** ALTSRP_GCM_AES128_REKEY for one direction (docs/protocol.md §4.3–4.4), written from the spec. */
 export class RawRecords {
   #counter = 0n;
   readonly #kdfKey: Buffer;

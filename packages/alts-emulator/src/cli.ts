@@ -6,7 +6,7 @@ import { disableServiceAccount, enableServiceAccount } from './iam.js';
 import { quote } from './quote.js';
 import { defaultStateDir } from './state-dir.js';
 
-/** Port of the real handshaker service on the metadata server (SPEC §3.10); java forces it. */
+/** Port of the real handshaker service on the metadata server (docs/protocol.md §3.10); java forces it. */
 const DEFAULT_PORT = 8080;
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;

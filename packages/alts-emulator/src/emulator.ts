@@ -9,7 +9,7 @@ import { openIdentity, openTrustRoot } from './trust.js';
 export const DEFAULT_HOST = '127.0.0.1';
 /**
  * Largest DoHandshake request accepted: grpc-js's default receive limit, stated explicitly.
- * A java server passes all bytes it has buffered (SPEC §3.1), records included, in one `next`.
+ * A java server passes all bytes it has buffered (docs/protocol.md §3.1), records included, in one `next`.
  */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** How long stop() lets in-flight handshakes finish before cutting them off. */

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 
 /**
  * A handshake failure with the gRPC status the service reports for it: written into
- * `HandshakerResp.status` and then used to end the DoHandshake RPC (SPEC §6.1 error style).
+ * `HandshakerResp.status` and then used to end the DoHandshake RPC (docs/protocol.md §6.1 error style).
  */
 export class HandshakeError extends Error {
   override readonly name = 'HandshakeError';

@@ -25,10 +25,10 @@ const WIRE_VERSION = 1;
 export const HEADER_BYTES = 8;
 /**
  * Upper bound of a message body, checked before buffering it. Our largest message is well under
- * 1 KiB; 64 KiB matches the read size of grpc-go's handshake loop (SPEC §3.3 `frameLimit`).
+ * 1 KiB; 64 KiB matches the read size of grpc-go's handshake loop (docs/protocol.md §3.3 `frameLimit`).
  */
 export const MAX_BODY_BYTES = 64 * 1024;
-/** Most protocol names in one list (every gRPC library sends exactly one, SPEC §3.1). */
+/** Most protocol names in one list (every gRPC library sends exactly one, docs/protocol.md §3.1). */
 export const MAX_PROTOCOLS = 16;
 /** Longest protocol name (the longest known, "ALTSRP_GCM_AES128_REKEY", is 23 bytes). */
 export const MAX_PROTOCOL_NAME_BYTES = 255;
@@ -36,7 +36,7 @@ export const MAX_PROTOCOL_NAME_BYTES = 255;
 const MAX_ALERT_DETAILS_BYTES = 1024;
 /**
  * key_data length in the result. 44 bytes are needed for ALTSRP_GCM_AES128_REKEY; the real
- * service is said to return 128 (grpc-go comment, SPEC §3.13), so clients must truncate.
+ * service is said to return 128 (grpc-go comment, docs/protocol.md §3.13), so clients must truncate.
  */
 export const KEY_DATA_BYTES = 128;
 

@@ -1,6 +1,6 @@
 // grpc.gcp.HandshakerService/DoHandshake: one Session per stream. It validates the start
 // request, reassembles peer messages from `in_bytes`, runs the handshake state machine and
-// applies policy (local identity, target identities, IAM). SPEC §3 and §6.4 give the contract.
+// applies policy (local identity, target identities, IAM). docs/protocol.md §3 and §6.4 give the contract.
 import { performance } from 'node:perf_hooks';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import {
@@ -32,9 +32,9 @@ import {
 } from './protocol.js';
 import { quote, quoteList } from './quote.js';
 
-/** The one record protocol this emulator speaks (the only one gRPC libraries request, SPEC §3.1). */
+/** The one record protocol this emulator speaks (the only one gRPC libraries request, docs/protocol.md §3.1). */
 const RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
-/** Idle limit of a stream; grpc-go gives the whole server handshake 30 s (SPEC §3.8). */
+/** Idle limit of a stream; grpc-go gives the whole server handshake 30 s (docs/protocol.md §3.8). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 /**
  * Longest rendering of a whole failure message in a log line, or of an error's own text in one:
@@ -93,7 +93,7 @@ function checkRecordProtocols(field: string, values: readonly string[]): void {
 }
 
 function checkRpcVersions(field: string, rpcVersions: RpcProtocolVersions | undefined): RpcProtocolVersions {
-  // Every gRPC library rejects a peer without them (SPEC §8), so fail early and clearly.
+  // Every gRPC library rejects a peer without them (docs/protocol.md §8), so fail early and clearly.
   if (rpcVersions === undefined) throw invalid(`${field} is required`);
   return rpcVersions;
 }
@@ -197,14 +197,14 @@ class Session {
       this.logOutcome(
         `ok peer=${quote(step.result.peerIdentity?.serviceAccount ?? '')} record=${step.result.recordProtocol}`,
       );
-      // End with OK at once: C-core waits for the status before finishing its handshake (SPEC §3.9).
+      // End with OK at once: C-core waits for the status before finishing its handshake (docs/protocol.md §3.9).
       this.call.end();
     }
   }
 
   /**
    * Ends the RPC with the failure's status. `answering` is true when a request is waiting: it
-   * gets a response carrying the status first (SPEC §6.4); an idle timeout or a half-close has no
+   * gets a response carrying the status first (docs/protocol.md §6.4); an idle timeout or a half-close has no
    * request to answer, and an unasked-for response would break clients (java: "Received an
    * unexpected response").
    */
@@ -312,7 +312,7 @@ class Session {
     await this.checkEnabled(local.serviceAccount, 'local');
     this.server = new ServerHandshake(local, this.config.anchor, offer);
     this.phase = 'server-awaits-init';
-    // C-core starts with empty in_bytes, grpc-go and java with the client's first bytes (SPEC §3.3).
+    // C-core starts with empty in_bytes, grpc-go and java with the client's first bytes (docs/protocol.md §3.3).
     return this.receive(start.inBytes);
   }
 

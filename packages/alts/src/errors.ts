@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 
 /**
  * Stable codes of {@link AltsError}. Each maps to the gRPC status a grpc-go or grpc-java user
- * would see for the same failure (SPEC §3.7: a failed handshake or a broken record stream is a
+ * would see for the same failure (docs/protocol.md §3.7: a failed handshake or a broken record stream is a
  * connection failure, UNAVAILABLE; a bad option is the caller's mistake, INVALID_ARGUMENT).
  */
 export const ALTS_ERROR_STATUS = {

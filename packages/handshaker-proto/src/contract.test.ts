@@ -1,4 +1,4 @@
-// The handshaker contract must match grpc/grpc-proto field for field (SPEC.md §2): a wrong number
+// The handshaker contract must match grpc/grpc-proto field for field (docs/protocol.md §2): a wrong number
 // or type would still compile and only fail against the real service on Google Cloud.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import * as proto from './index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** SPEC.md §2.2–§2.4, transcribed: message → field → "number type" (oneof members carry "oneof <name>"). */
+/** docs/protocol.md §2.2–§2.4, transcribed: message → field → "number type" (oneof members carry "oneof <name>"). */
 const EXPECTED_MESSAGES: Record<string, Record<string, string>> = {
   RpcProtocolVersions: {
     max_rpc_version: '1 RpcProtocolVersions.Version',
@@ -163,7 +163,7 @@ function collect(messages: MessageJson[] | undefined, prefix: string, into: Map<
   }
 }
 
-describe('grpc.gcp handshaker contract (SPEC §2)', () => {
+describe('grpc.gcp handshaker contract (docs/protocol.md §2)', () => {
   const files = buildDescriptors();
   const messages = new Map<string, MessageJson>();
   for (const f of files) collect(f.messageType, '', messages);

@@ -30,7 +30,7 @@ const MICRO_SIZES = [1024, 4096, 16 * 1024, 64 * 1024, 1024 * 1024];
 const ROUNDS = 5;
 /** Plaintext processed per micro measurement. */
 const MICRO_BYTES = 32 * 1024 * 1024;
-/** Application write size in the stream benchmark (BENCH.md loopback shape: 64 KiB writes). */
+/** Application write size in the stream benchmark (the loopback shape of `npm run bench`: 64 KiB writes). */
 const WRITE_CHUNK = 64 * 1024;
 const STREAM_ROUNDS = 3;
 const TLS_CIPHER = 'TLS_AES_128_GCM_SHA256';

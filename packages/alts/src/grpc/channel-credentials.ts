@@ -67,7 +67,7 @@ class AltsChannelCredentials extends ChannelCredentials {
     const target = experimental.uriToString(channelTarget);
     const handshaker = acquireHandshakerChannel(common.handshaker.address);
     // grpc-js never cancels a connect() in flight: destroy() must, or a closed channel would
-    // keep handshaking (GRPC-JS.md §1.3).
+    // keep handshaking (docs/grpc-js.md §1.3).
     const lifetime = new AbortController();
     let destroyed = false;
     const calls = callCredentials ?? CallCredentials.createEmpty();

@@ -13,7 +13,7 @@ const METADATA_HANDSHAKER_PORT = 8080;
 /** Our own variable for a full handshaker address (host:port), e.g. a local emulator. */
 export const HANDSHAKER_ADDRESS_ENV = 'ALTS_HANDSHAKER_SERVICE_ADDRESS';
 
-/** Concurrent handshakes per direction: env name, default and bounds as grpc-go (SPEC §3.11). */
+/** Concurrent handshakes per direction: env name, default and bounds as grpc-go (docs/protocol.md §3.11). */
 export const MAX_CONCURRENT_HANDSHAKES_ENV = 'GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES';
 export const DEFAULT_MAX_CONCURRENT_HANDSHAKES = 100;
 const MAX_CONCURRENT_HANDSHAKES_CEILING = 100;
@@ -55,7 +55,7 @@ export function resolveHandshakerAddress(
 
 /**
  * Fails closed off Google Cloud unless the user configured a handshaker: otherwise any local
- * process answering at the default name could impersonate the handshaker (SPEC §10.19).
+ * process answering at the default name could impersonate the handshaker (docs/protocol.md §10.19).
  */
 export function checkPlatform(handshaker: ResolvedHandshaker, reader?: ProductNameReader): void {
   if (handshaker.explicit || isRunningOnGcp(reader)) return;

@@ -110,7 +110,7 @@ describe('ALTS handshake driver', () => {
   });
   after(() => assert.equal(openHandshakerChannelsForTesting(), 0, 'handshaker channels released'));
 
-  it('completes both sides over loopback, with the exact start requests of SPEC §3.1', async () => {
+  it('completes both sides over loopback, with the exact start requests of docs/protocol.md §3.1', async () => {
     await withFake({}, async (fake, ref) => {
       const [c, s] = await socketPair();
       const [client, server] = await Promise.all([

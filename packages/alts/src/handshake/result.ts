@@ -1,13 +1,13 @@
 import type { HandshakerResult, RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
 import { AltsError, quoteUntrusted } from '../errors.js';
 
-/** The only record protocol gRPC negotiates today (SPEC §4.1). */
+/** The only record protocol gRPC negotiates today (docs/protocol.md §4.1). */
 export const ALTS_RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
 export const ALTS_APPLICATION_PROTOCOL = 'grpc';
 /** 32-byte KDF key + 12-byte nonce mask (go keyLength, java KEY_LENGTH, core kAltsAes128GcmRekeyKeyLength). */
 export const REKEY_KEY_DATA_BYTES = 44;
 
-/** What every implementation sends: max and min RPC protocol version 2.1 (SPEC §8). */
+/** What every implementation sends: max and min RPC protocol version 2.1 (docs/protocol.md §8). */
 export const LOCAL_RPC_VERSIONS: RpcProtocolVersions = {
   maxRpcVersion: { major: 2, minor: 1 },
   minRpcVersion: { major: 2, minor: 1 },
@@ -77,7 +77,7 @@ function versions(v: RpcProtocolVersions): { max: RpcVersion; min: RpcVersion } 
   };
 }
 
-/** The checks of SPEC §3.13, strictest of the three libraries where they differ in our favour. */
+/** The checks of docs/protocol.md §3.13, strictest of the three libraries where they differ in our favour. */
 export function validateResult(result: HandshakerResult): ValidatedResult {
   if (result.recordProtocol !== ALTS_RECORD_PROTOCOL) {
     throw new AltsError(

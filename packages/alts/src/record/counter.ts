@@ -1,5 +1,5 @@
 /**
- * The 12-byte per-direction frame counter that becomes the AES-GCM nonce (SPEC §4.3).
+ * The 12-byte per-direction frame counter that becomes the AES-GCM nonce (docs/protocol.md §4.3).
  */
 import { AltsError } from '../errors.js';
 
@@ -22,7 +22,7 @@ export type Direction = 'outbound' | 'inbound';
 /**
  * A little-endian counter over the low `overflowLength` bytes of a 12-byte nonce. It never wraps:
  * the increment that would carry out of the counted bytes makes it permanently unusable (go
- * semantics: the all-ones value itself is still usable, SPEC §4.3).
+ * semantics: the all-ones value itself is still usable, docs/protocol.md §4.3).
  */
 export class FrameCounter {
   readonly #value: Buffer;
@@ -86,7 +86,7 @@ export class FrameCounter {
 
 /**
  * The initial counter of one direction: all zero, except byte 11 = 0x80 for frames the server
- * sends (its outbound counter and the client's inbound counter). SPEC §4.3, vectors `initial_counters`.
+ * sends (its outbound counter and the client's inbound counter). docs/protocol.md §4.3, vectors `initial_counters`.
  */
 export function createFrameCounter(side: Side, direction: Direction, overflowLength: number): FrameCounter {
   const initial = Buffer.alloc(COUNTER_SIZE);

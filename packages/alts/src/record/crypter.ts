@@ -1,5 +1,5 @@
 /**
- * Record crypters for ALTSRP_GCM_AES128_REKEY and ALTSRP_GCM_AES128 (SPEC §4.1, §4.3, §4.4), built on
+ * Record crypters for ALTSRP_GCM_AES128_REKEY and ALTSRP_GCM_AES128 (docs/protocol.md §4.1, §4.3, §4.4), built on
  * node:crypto AES-128-GCM and HMAC-SHA256 only.
  */
 import {
@@ -23,7 +23,7 @@ import {
 } from './counter.js';
 import { FRAME_TAG_SIZE } from './frame.js';
 
-/** The record protocol every gRPC library negotiates today (SPEC §4.1). */
+/** The record protocol every gRPC library negotiates today (docs/protocol.md §4.1). */
 export const ALTSRP_GCM_AES128_REKEY = 'ALTSRP_GCM_AES128_REKEY';
 /** The legacy record protocol without rekeying (go `aes128gcm.go`; never requested by go/java/core). */
 export const ALTSRP_GCM_AES128 = 'ALTSRP_GCM_AES128';
@@ -41,7 +41,7 @@ export const REKEY_KDF_COUNTER_SIZE = 6;
 export const AES128_KEY_SIZE = 16;
 /** GCM nonce size; the counter is one nonce (go `nonceLen`). */
 export const GCM_NONCE_SIZE = COUNTER_SIZE;
-/** HKDF-Expand's first block counter byte: T(1) = HMAC(PRK, info ‖ 0x01) (RFC 5869 §2.3; SPEC §4.4). */
+/** HKDF-Expand's first block counter byte: T(1) = HMAC(PRK, info ‖ 0x01) (RFC 5869 §2.3; docs/protocol.md §4.4). */
 const HKDF_FIRST_BLOCK = 0x01;
 
 const GCM_OPTIONS: CipherGCMOptions = { authTagLength: FRAME_TAG_SIZE };
@@ -71,7 +71,7 @@ export interface SealedParts {
 
 /**
  * One connection's record crypto: seals outbound records and opens inbound ones, each direction with
- * its own counter. Any failure is fatal for the connection (SPEC §10.20): the caller must close it.
+ * its own counter. Any failure is fatal for the connection (docs/protocol.md §10.20): the caller must close it.
  */
 export interface RecordCrypter {
   readonly recordProtocol: RecordProtocol;
@@ -372,7 +372,7 @@ class CounterCrypter implements RecordCrypter {
 /**
  * Creates the record crypter for a negotiated record protocol. `keyData` must be exactly
  * {@link RECORD_PROTOCOL_KEY_SIZES}[protocol] bytes (44 for REKEY, 16 for plain): truncate the
- * handshaker's longer `key_data` first (SPEC §10.15). `side` is our side of the connection.
+ * handshaker's longer `key_data` first (docs/protocol.md §10.15). `side` is our side of the connection.
  * Throws `INVALID_ARGUMENT` for an unknown protocol or a wrong key length.
  */
 export function createRecordCrypter(recordProtocol: string, keyData: Uint8Array, side: Side): RecordCrypter {

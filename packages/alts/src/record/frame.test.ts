@@ -123,7 +123,7 @@ describe('frame', () => {
     );
   });
 
-  test('negotiateWriteFrameSize follows SPEC §4.6 for every peer kind', () => {
+  test('negotiateWriteFrameSize follows docs/protocol.md §4.6 for every peer kind', () => {
     assert.equal(MIN_FRAME_SIZE, 16384);
     // grpc-go peer advertises nothing.
     assert.equal(negotiateWriteFrameSize(0, DEFAULT_MAX_FRAME_SIZE), 16384);

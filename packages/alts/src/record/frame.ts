@@ -1,5 +1,5 @@
 /**
- * ALTS record framing (SPEC §4.2, §4.5, §4.6): pure functions, no crypto, no I/O.
+ * ALTS record framing (docs/protocol.md §4.2, §4.5, §4.6): pure functions, no crypto, no I/O.
  *
  * On the wire a frame is `u32le length | u32le type (= 6) | ciphertext | tag (16)`, where `length`
  * counts every byte that follows the length field (type + ciphertext + tag).
@@ -14,13 +14,13 @@ export const FRAME_TYPE_FIELD_SIZE = 4;
 export const FRAME_HEADER_SIZE = FRAME_LENGTH_FIELD_SIZE + FRAME_TYPE_FIELD_SIZE;
 /** AES-GCM tag appended to every record (go `GcmTagSize`, core `kAesGcmTagLength`). */
 export const FRAME_TAG_SIZE = 16;
-/** Bytes a frame adds to its plaintext: header plus tag (SPEC §4.2: 24). */
+/** Bytes a frame adds to its plaintext: header plus tag (docs/protocol.md §4.2: 24). */
 export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_TAG_SIZE;
 /** Smallest valid length field: type plus an empty ciphertext plus the tag (java `_frameTooSmall`). */
 export const MIN_FRAME_LENGTH_FIELD = FRAME_TYPE_FIELD_SIZE + FRAME_TAG_SIZE;
 /**
  * Largest length field accepted on input, whatever was advertised (go `altsRecordLengthLimit = 1 MiB`;
- * core's legacy `kFrameMaxSize`). SPEC §4.5: readers enforce this hard limit, not the negotiated size.
+ * core's legacy `kFrameMaxSize`). docs/protocol.md §4.5: readers enforce this hard limit, not the negotiated size.
  */
 export const MAX_FRAME_LENGTH_FIELD = 1024 * 1024;
 /** The only record message type (go `altsRecordMsgType`, java `HEADER_TYPE_DEFAULT`, core `kZeroCopyFrameMessageType`). */
@@ -29,7 +29,7 @@ export const RECORD_MESSAGE_TYPE = 6;
 /** Smallest write frame size a peer can negotiate us down to (java `MIN_FRAME_SIZE`, core `kTsiAltsMinFrameSize`). */
 export const MIN_FRAME_SIZE = 16 * 1024;
 /**
- * Largest total frame size (length field included) we ever write: SPEC §4.6 "never exceed 1 MiB total",
+ * Largest total frame size (length field included) we ever write: docs/protocol.md §4.6 "never exceed 1 MiB total",
  * which also keeps every frame we write within java's inbound limit of length ≤ 1 048 572.
  */
 export const MAX_WRITE_FRAME_SIZE = 1024 * 1024;
@@ -39,7 +39,7 @@ export const MAX_WRITE_FRAME_SIZE = 1024 * 1024;
  */
 export const MIN_WRITE_FRAME_SIZE = 4 * 1024;
 /**
- * The `max_frame_size` we advertise in the handshake. java advertises 131072 and C-core 1048576 (SPEC §3.1).
+ * The `max_frame_size` we advertise in the handshake. java advertises 131072 and C-core 1048576 (docs/protocol.md §3.1).
  * We choose java's 128 KiB: a peer that honours it never makes us hold more than 128 KiB of undecrypted
  * record per connection before any plaintext can be delivered, whereas 1 MiB frames force a full 1 MiB
  * receive buffer and 1 MiB of latency per frame. At 128 KiB the fixed per-frame AEAD cost (~5 µs in
@@ -151,7 +151,7 @@ export function parseFrames(buffer: Buffer): ParsedFrames {
 /**
  * The total size (length field included) of the frames we write, from the peer's advertised
  * `max_frame_size` (the handshaker result's `max_frame_size`, 0 if the peer sent none) and ours.
- * SPEC §4.6 TS recommendation, the same rule as java and C-core: `peer ? max(16384, min(peer, local))
+ * docs/protocol.md §4.6 TS recommendation, the same rule as java and C-core: `peer ? max(16384, min(peer, local))
  * : 16384`, never above 1 MiB. Counting the length field is the conservative reading (java, go).
  */
 export function negotiateWriteFrameSize(peerMaxFrameSize: number, localMaxFrameSize: number): number {

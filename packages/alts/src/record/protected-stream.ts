@@ -1,6 +1,6 @@
 /**
  * The ALTS protected stream: a Duplex over a connected socket that seals writes into ALTS records
- * and opens records read from the socket (SPEC §4, §4.8). It is what http2 runs on after a handshake.
+ * and opens records read from the socket (docs/protocol.md §4, §4.8). It is what http2 runs on after a handshake.
  */
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
@@ -62,7 +62,7 @@ export interface ProtectedStreamOptions {
   /**
    * Bytes read from the socket during the handshake but not consumed by it (`in_bytes[bytes_consumed:]`
    * of the final handshaker request). They are records already received and are opened before any
-   * further socket data (SPEC §3.5).
+   * further socket data (docs/protocol.md §3.5).
    */
   readonly leftover?: Uint8Array | undefined;
   /**

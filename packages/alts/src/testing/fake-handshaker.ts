@@ -1,5 +1,5 @@
 // A scriptable in-process handshaker test double. Its default behaviour follows the C-core fake's
-// peer messages (SPEC §6.1: ClientInit → ServerInitAndFinished → ClientFinished, fixed key), but
+// peer messages (docs/protocol.md §6.1: ClientInit → ServerInitAndFinished → ClientFinished, fixed key), but
 // it buffers partial peer messages so split reads can be tested; hooks let a test replace any
 // response to play a broken or hostile handshaker. Tests only: the emulator is the real tool.
 

@@ -136,7 +136,14 @@ export class FakeSocket extends Duplex {
 
   override _read(): void {}
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+  /** When set, every write fails as a write to a peer that already reset does. */
+  failWrites = false;
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error) => void): void {
+    if (this.failWrites) {
+      callback(Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET' }));
+      return;
+    }
     this.writtenChunks.push(chunk);
     callback();
   }

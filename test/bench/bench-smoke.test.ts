@@ -1,5 +1,6 @@
 // Smoke test of `npm run bench`: the quick run (tiny counts, one repetition) must finish and write
-// well-formed results. No timing is asserted: figures from a shared machine mean nothing here.
+// well-formed results, into a temp dir: a test never touches the committed docs/bench. No timing is
+// asserted: figures from a shared machine mean nothing here.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

@@ -1,22 +1,20 @@
 /**
- * `npm run bench`: ALTS vs TLS 1.3 vs insecure for grpc-js, in one invocation on this machine.
+ * `npm run bench`: ALTS vs TLS 1.3 vs insecure for grpc-js, in one invocation on this machine;
+ * `npm run bench -- --help` lists the options.
  *
- *   node test/dist/bench/run.js [--quick] [--reps N] [--sections 1,2,3,4,5] [--out DIR]
- *                               [--wait-idle] [--profile DIR] [--verbose]
- *
- * Sections: (1) record micro, (2) byte stream over loopback TCP, (3) handshakes against the
- * emulator, (4) grpc-js end to end, (5) RSS per idle connection. Writes results.json, results.md
- * and chart.svg to --out (default docs/bench). Every child process is stopped and the temp dir
- * (certificate, emulator state) removed on every exit path. --quick is a smoke run (< 1 min).
+ * Results go to bench-results/ (git-ignored) so that a run, quick or not, leaves the working tree
+ * clean; only --write-docs publishes to docs/bench. Every child process is stopped and the temp dir
+ * (certificate, emulator state) removed on every exit path, signals and a closed stdout included.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { guardExit } from 'ot-booking-demo/exit-guard';
 import { type Started, startReady } from 'ot-booking-demo/processes';
 import { type BenchContext, CLIENT_SA, EMULATOR_CLI, ROOT, SERVER_SA } from './lib/context.js';
 import { load1, machineInfo } from './lib/machine.js';
-import { killAllChildrenSync, runToCompletion, stopAllChildren } from './lib/processes.js';
+import { runToCompletion } from './lib/processes.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import type { BenchResults } from './lib/results.js';
 import { evaluateTargets } from './lib/targets.js';
@@ -26,68 +24,150 @@ import { runHandshakeSection } from './sections/handshakes.js';
 import { runMemorySection } from './sections/memory.js';
 import { runRecordSection } from './sections/record.js';
 
-const { values: opts } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    sections: { type: 'string', default: '1,2,3,4,5' },
-    out: { type: 'string' },
-    'wait-idle': { type: 'boolean', default: false },
-    profile: { type: 'string' },
-    verbose: { type: 'boolean', default: false },
-    'budget-s': { type: 'string' },
-  },
-});
+/** Where results go unless --out or --write-docs says otherwise: git-ignored, so a run leaves the tree clean. */
+const DEFAULT_OUT = join(ROOT, 'bench-results');
+/** The published results, which the README links and shows. */
+const DOCS_OUT = join(ROOT, 'docs/bench');
+const REPS = { default: 5, quick: 1, max: 20 } as const;
+/** Seconds of measuring before the remaining sections are skipped; --quick stays under two minutes. */
+const BUDGET_S = { default: 570, quick: 110 } as const;
+const ALL_SECTIONS = [1, 2, 3, 4, 5] as const;
+/** Bad usage, as for every CLI here. */
+const EXIT_USAGE = 2;
 
-const quick = opts.quick ?? false;
-const reps = Math.max(1, Math.min(20, Number(opts.reps ?? (quick ? 1 : 5)) || 1));
+const USAGE = `Usage: npm run bench -- [options]
+
+ALTS against grpc-js over TLS 1.3 and insecure, measured on this machine. Writes results.json,
+results.md and chart.svg to bench-results/ (git-ignored) unless --out or --write-docs is given.
+
+Options:
+  --quick            smoke run of under a minute (tiny counts, one repetition): figures are not meaningful
+  --reps N           repetitions of every measurement, 1-${REPS.max} (default ${REPS.default}; ${REPS.quick} with --quick)
+  --sections LIST    which sections to run (default ${ALL_SECTIONS.join(',')}): 1 record micro, 2 byte stream
+                     over loopback TCP, 3 handshakes against the emulator, 4 grpc-js end to end,
+                     5 RSS per idle connection
+  --out DIR          write the results to DIR
+  --write-docs       write the results to docs/bench, formatted for commit (publishes this run)
+  --render-only      measure nothing: re-render results.md and chart.svg from results.json in the
+                     output directory (with --write-docs: the committed docs/bench/results.json)
+  --budget-s N       stop measuring after N seconds (default ${BUDGET_S.default}; ${BUDGET_S.quick} with --quick)
+  --wait-idle        first wait up to 10 minutes for a 1-minute load average below 0.5
+  --profile DIR      write V8 CPU profiles of the worker processes to DIR
+  --verbose          print the child processes' stderr
+  -h, --help         print this help
+`;
+
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\nRun 'npm run bench -- --help' for usage.\n`);
+  process.exit(EXIT_USAGE);
+}
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        reps: { type: 'string' },
+        sections: { type: 'string', default: ALL_SECTIONS.join(',') },
+        out: { type: 'string' },
+        'write-docs': { type: 'boolean', default: false },
+        'render-only': { type: 'boolean', default: false },
+        'wait-idle': { type: 'boolean', default: false },
+        profile: { type: 'string' },
+        verbose: { type: 'boolean', default: false },
+        'budget-s': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    // parseArgs goes on after its first sentence with advice about positionals, which fits no flag here.
+    return usageError((err as Error).message.split('. ')[0] ?? '');
+  }
+}
+
+/** A whole number within [min, max], or a usage error naming the flag. */
+function intOption(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max)
+    usageError(`${flag} must be a whole number ${min}-${max}, got '${text}'`);
+  return n;
+}
+
+const opts = parseOptions();
+if (opts.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (opts.out !== undefined && opts['write-docs'])
+  usageError('--out and --write-docs name two places: give one');
+const quick = opts.quick;
+const reps =
+  opts.reps === undefined ? REPS[quick ? 'quick' : 'default'] : intOption('--reps', opts.reps, 1, REPS.max);
 const sections = new Set(
-  (opts.sections ?? '')
-    .split(',')
-    .map(Number)
-    .filter((n) => n >= 1 && n <= 5),
+  opts.sections.split(',').map((s) => intOption('--sections', s, 1, ALL_SECTIONS.length)),
 );
-const outDir = resolve(opts.out ?? join(ROOT, 'docs/bench'));
-const budgetMs = Number(opts['budget-s'] ?? (quick ? 110 : 570)) * 1000;
-/** When measuring began (after any --wait-idle): the budget and durationS count from here. */
-let started = Date.now();
-const tmpDir = mkdtempSync(join(tmpdir(), 'alts-bench-'));
-const childLines: string[] = [];
+const budgetS =
+  opts['budget-s'] === undefined ? BUDGET_S[quick ? 'quick' : 'default'] : Number(opts['budget-s']);
+if (!(budgetS > 0)) usageError(`--budget-s must be a positive number of seconds, got '${opts['budget-s']}'`);
+const budgetMs = budgetS * 1000;
+const outDir = opts['write-docs'] ? DOCS_OUT : resolve(opts.out ?? DEFAULT_OUT);
 
-const log = (line: string) => console.log(line);
-function childLog(line: string): void {
-  if (opts.verbose) console.error(line);
-  childLines.push(line);
-  if (childLines.length > 200) childLines.shift();
-}
-let cleaned = false;
-function cleanupSync(): void {
-  if (cleaned) return;
-  cleaned = true;
-  killAllChildrenSync();
-  rmSync(tmpDir, { recursive: true, force: true });
-}
-process.on('exit', cleanupSync);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`\n${signal}: stopping`);
-    void stopAllChildren().finally(() => {
-      cleanupSync();
-      process.exit(130);
-    });
-  });
+/** A path as the user can best read it: relative below the current directory, absolute elsewhere. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith('..') ? path : rel || '.';
 }
 
-class BudgetExceeded extends Error {}
+/** Writes the table and the chart (and, after a measurement, the results) to `outDir`. */
+async function writeReports(results: BenchResults, log: (line: string) => void, measured: boolean) {
+  const markdown = renderMarkdown(results);
+  mkdirSync(outDir, { recursive: true });
+  const written = ['results.md', 'chart.svg'];
+  if (measured) {
+    writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    written.unshift('results.json');
+  }
+  writeFileSync(join(outDir, 'results.md'), markdown);
+  writeFileSync(join(outDir, 'chart.svg'), renderSvg(results));
+  if (opts['write-docs']) await formatForCommit(outDir, log);
+  log(`\n${markdown}`);
+  log(`wrote ${shown(outDir)}/{${written.join(',')}}`);
+}
 
-/** Results written into the repository are formatted as `npm run lint` expects (Biome). */
-async function formatForRepository(dir: string): Promise<void> {
+/** Results committed to the repository are formatted as `npm run lint` expects (Biome). */
+async function formatForCommit(dir: string, log: (line: string) => void): Promise<void> {
   const biome = join(ROOT, 'node_modules/.bin/biome');
-  if (relative(ROOT, dir).startsWith('..') || !existsSync(biome)) return;
   const files = ['results.json', 'results.md'].map((f) => join(dir, f));
   const r = await runToCompletion(biome, ['format', '--write', ...files], 30_000);
   if (r.code !== 0) log(`biome format failed (${r.code}): ${r.stderr.split('\n')[0] ?? ''}`);
 }
+
+if (opts['render-only']) {
+  const file = join(outDir, 'results.json');
+  if (!existsSync(file)) {
+    process.stderr.write(`bench: no ${shown(file)} to render: run the benchmark first\n`);
+    process.exit(1);
+  }
+  await writeReports(JSON.parse(readFileSync(file, 'utf8')) as BenchResults, console.log, false);
+  process.exit(0);
+}
+
+/** When measuring began (after any --wait-idle): the budget and durationS count from here. */
+let started = Date.now();
+const tmpDir = mkdtempSync(join(tmpdir(), 'alts-bench-'));
+const guard = guardExit(tmpDir);
+const childLines: string[] = [];
+
+const log = (line: string) => {
+  if (!guard.quiet) console.log(line);
+};
+function childLog(line: string): void {
+  if (opts.verbose && !guard.quiet) console.error(line);
+  childLines.push(line);
+  if (childLines.length > 200) childLines.shift();
+}
+
+class BudgetExceeded extends Error {}
 
 let maxLoad = load1();
 const sampler = setInterval(() => {
@@ -220,30 +300,15 @@ async function main(): Promise<number> {
       `The machine was busy (1-minute load up to ${results.load.max} on ${machine.cores} cores): figures are noisy.`,
     );
   }
-  const markdown = renderMarkdown(results);
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(outDir, 'results.md'), markdown);
-  writeFileSync(join(outDir, 'chart.svg'), renderSvg(results));
-  await formatForRepository(outDir);
-  log(`\n${markdown}`);
-  log(
-    `wrote ${relative(process.cwd(), outDir) || '.'}/{results.json,results.md,chart.svg} in ${results.durationS} s`,
-  );
+  await writeReports(results, log, true);
+  log(`measured in ${results.durationS} s`);
   return failed ? 1 : 0;
 }
 
 main().then(
-  async (code) => {
-    clearInterval(sampler);
-    await stopAllChildren();
-    cleanupSync();
-    process.exit(code);
-  },
-  async (err: unknown) => {
-    console.error(err);
-    await stopAllChildren();
-    cleanupSync();
-    process.exit(1);
+  (code) => guard.exit(code),
+  (err: unknown) => {
+    if (!guard.quiet) console.error(err);
+    return guard.exit(1);
   },
 );

@@ -1,6 +1,6 @@
 // npm run demo: the story of the grpc-java ALTS tutorial, end to end on local handshaker
 // emulators, in one process tree bounded in time.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -9,7 +9,8 @@ import {
   createOtBookingClient,
   type OtBookingServiceClient,
 } from '@grpc-alts/ot-booking';
-import { PROGRAMS, run, type Started, startReady, stopAll } from './processes.js';
+import { guardExit } from './exit-guard.js';
+import { PROGRAMS, run, type Started, startReady } from './processes.js';
 
 const { emulator: EMULATOR, server: SERVER, client: CLIENT } = PROGRAMS;
 
@@ -20,11 +21,16 @@ const OTHER_SA = 'reporting-svc@hospital-prod.iam.gserviceaccount.com';
 const DEMO_DEADLINE_MS = 60_000;
 const verbose = process.argv.includes('--verbose');
 
-const say = (text: string) => process.stdout.write(`${text}\n`);
+const stateDir = await mkdtemp(join(tmpdir(), 'ot-booking-demo-'));
+const guard = guardExit(stateDir);
+
+const say = (text: string) => {
+  if (!guard.quiet) process.stdout.write(`${text}\n`);
+};
 const logs: string[] = [];
 const childLog = (line: string) => {
   logs.push(line);
-  if (verbose) process.stdout.write(`      ${line}\n`);
+  if (verbose) say(`      ${line}`);
 };
 let failures = 0;
 
@@ -45,7 +51,6 @@ function call(client: OtBookingServiceClient): Promise<BookingResponse> {
 }
 
 async function main(): Promise<void> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'ot-booking-demo-'));
   const emulator = (name: string, sa: string) =>
     startReady(
       name,
@@ -135,8 +140,7 @@ async function main(): Promise<void> {
     channel.close();
     await iam('enable', SERVER_SA);
   } finally {
-    await stopAll();
-    await rm(stateDir, { recursive: true, force: true });
+    await guard.cleanUp();
   }
   say(
     failures === 0
@@ -151,14 +155,10 @@ async function main(): Promise<void> {
 
 const deadline = setTimeout(() => {
   say(`\nThe demo did not finish within ${DEMO_DEADLINE_MS / 1000} s; stopping everything.`);
-  void stopAll().then(() => process.exit(1));
+  void guard.exit(1);
 }, DEMO_DEADLINE_MS);
 deadline.unref();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void stopAll().then(() => process.exit(130)));
-}
-main().catch(async (err: Error) => {
+main().catch((err: Error) => {
   say(`\nThe demo failed: ${err.message}`);
-  await stopAll();
-  process.exit(1);
+  return guard.exit(1);
 });

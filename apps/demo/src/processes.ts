@@ -18,6 +18,21 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 
 const children = new Set<ChildProcess>();
+/** Set once the program is on its way out (see {@link closeAll}). */
+let closed = false;
+
+/**
+ * Spawns a child through `spawnChild` and registers it, so that {@link stopAll} and
+ * {@link killAllSync} reach it. Refuses once {@link closeAll} has run: code still awaiting a
+ * stopped child would otherwise start the next one after the clean-up, and leave it behind.
+ */
+export function track<T extends ChildProcess>(spawnChild: () => T): T {
+  if (closed) throw new Error('the program is exiting: no new process is started');
+  const child = spawnChild();
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
 
 export interface Started {
   child: ChildProcess;
@@ -33,9 +48,9 @@ export function startReady(
   args: string[],
   onLog: (line: string) => void,
 ): Promise<Started> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const child = track(() =>
+    spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) =>
     onLog(`${name} | ${l}`),
   );
@@ -66,8 +81,9 @@ export interface Ran {
 
 /** Runs `node <script> ...args` to completion, bounded in time. */
 export function run(script: string, args: string[], timeoutMs = 20_000): Promise<Ran> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = track(() =>
+    spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -80,7 +96,6 @@ export function run(script: string, args: string[], timeoutMs = 20_000): Promise
   return new Promise((resolve) =>
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      children.delete(child);
       resolve({ code: code ?? (signal ? 128 : 1), stdout: stdout.trim(), stderr: stderr.trim() });
     }),
   );
@@ -102,6 +117,12 @@ export function stopChild(child: ChildProcess): Promise<void> {
 /** Stops every child still running. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...children].map(stopChild));
+}
+
+/** Stops every child and refuses to start any more: for a program on its way out. */
+export function closeAll(): Promise<void> {
+  closed = true;
+  return stopAll();
 }
 
 /** Last resort on process exit: kills whatever is left, synchronously. */

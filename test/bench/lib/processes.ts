@@ -1,16 +1,14 @@
 /**
  * Child processes of the benchmark: IPC-driven workers (fork) and programs run to completion.
- * Every child is tracked so that the orchestrator can stop all of them on any exit path; the
- * emulators are started with the demo's `startReady` and stopped with its registry.
+ * Every child is registered with the demo's `track`, as the emulators started with its `startReady`
+ * are, so that the orchestrator's exit guard stops all of them on any exit path.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { killAllSync, stopAll, stopChild } from 'ot-booking-demo/processes';
+import { stopChild, track } from 'ot-booking-demo/processes';
 
 /** How long a child may take to say it is ready. */
 const READY_TIMEOUT_MS = 20_000;
-
-const children = new Set<ChildProcess>();
 
 /** A request sent to a worker and the reply it sends back. */
 interface Reply {
@@ -30,19 +28,6 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-/** Stops every child still running (SIGTERM, then SIGKILL), the emulators included. */
-export async function stopAllChildren(): Promise<void> {
-  await Promise.all([...[...children].map(stopChild), stopAll()]);
-}
-
-/** Last resort on process exit: synchronous kill of whatever is left. */
-export function killAllChildrenSync(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  killAllSync();
-}
-
 /**
  * Forks `script` (a compiled worker) and resolves once it sends `{type: 'ready', ...info}`.
  * stdout is discarded; stderr lines go to `onLog`.
@@ -52,14 +37,14 @@ export function startWorker(
   script: string,
   options: { args?: string[]; env?: NodeJS.ProcessEnv; execArgv?: string[]; onLog?: (line: string) => void },
 ): Promise<Worker> {
-  const child = fork(script, options.args ?? [], {
-    env: options.env ?? process.env,
-    execArgv: options.execArgv ?? [],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'json',
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const child = track(() =>
+    fork(script, options.args ?? [], {
+      env: options.env ?? process.env,
+      execArgv: options.execArgv ?? [],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+    }),
+  );
   const onLog = options.onLog ?? (() => undefined);
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) =>
     onLog(`${name} | ${l}`),
@@ -137,9 +122,7 @@ export function runToCompletion(
   args: string[],
   timeoutMs: number,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const child = track(() => spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {

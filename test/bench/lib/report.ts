@@ -1,7 +1,7 @@
 /** Markdown table and SVG chart generated from results.json (no browser, no dependencies). */
 import type { GrpcMetric } from '../sections/grpc.js';
 import { HANDSHAKE_CONCURRENCY } from '../sections/handshakes.js';
-import type { BenchResults } from './results.js';
+import type { BenchResults, Target } from './results.js';
 import type { Mode } from './services.js';
 import { ratio, type Summary } from './stats.js';
 
@@ -160,54 +160,178 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** A horizontal bar per target: the measured ratio, with the bound as a tick; green met, red missed. */
+/**
+ * Chart geometry, in px. Text is not measured (no fonts here): its width is estimated with an
+ * average character width wide enough for the sans-serif fonts of browsers and of ImageMagick, so
+ * the canvas holds every line rather than cutting the longest off. Runs of text in two styles are
+ * separate <text> elements placed by that estimate: not every renderer flows <tspan>s.
+ */
+const CHART = {
+  margin: 16,
+  font: 13,
+  titleFont: 16,
+  headingFont: 14,
+  lineH: 20,
+  rowH: 28,
+  barH: 14,
+  barW: 320,
+  gap: 12,
+  /** Length of an axis tick below the axis line, and the distance of its label below that. */
+  tickLen: 4,
+  tickLabelGap: 14,
+  /** At most this many intervals on the ratio axis, so its labels keep apart. */
+  maxTicks: 6,
+  /** The target mark stops this short of its row's edges, so neighbouring rows' marks stay apart. */
+  markInset: 3,
+  /** The parity line reaches this far above the first bar, to be seen where a target sits on it. */
+  parityOvershoot: 4,
+} as const;
+/** Lowers a baseline from a row's middle so that the text looks centred on the row. */
+const BASELINE_SHIFT_EM = 0.35;
+const AVG_CHAR_EM = 0.6;
+const BOLD_CHAR_EM = 0.72;
+const COLORS = {
+  text: '#000',
+  met: '#2e7d32',
+  missed: '#c62828',
+  muted: '#555',
+  grid: '#e6e6e6',
+  target: '#000',
+  parity: '#1565c0',
+} as const;
+/** The ratio at which ALTS equals its comparator. */
+const PARITY = 1;
+
+/** A ratio's direction decides which way "better" points, so each direction gets its own panel. */
+const PANELS = [
+  { op: '>=', title: 'Higher is better', note: 'the bar should reach the black mark' },
+  { op: '<=', title: 'Lower is better', note: 'the bar should stay short of the black mark' },
+] as const;
+
+function textWidth(text: string, size: number = CHART.font, em = AVG_CHAR_EM): number {
+  return text.length * size * em;
+}
+
+/** A common axis from 0 for every panel: a step that doubles from 0.25× until it fits, a step of headroom. */
+function ratioAxis(rows: readonly Target[]): { step: number; max: number } {
+  const top = Math.max(PARITY, ...rows.flatMap((t) => [Number.isFinite(t.value) ? t.value : 0, t.bound]));
+  let step = 0.25;
+  while (top / step > CHART.maxTicks - 1) step *= 2;
+  return { step, max: step * (Math.floor(top / step) + 1) };
+}
+
+/** Where the muted run of {@link boldThenMuted} starts, from the start of the bold one. */
+function mutedOffset(bold: string, size: number): number {
+  return textWidth(bold, size, BOLD_CHAR_EM) + CHART.gap;
+}
+
+/** A bold run, then a muted one after it: two <text>s, the second placed by the first's estimated width. */
+function boldThenMuted(x: number, y: number, size: number, bold: string, boldFill: string, muted: string) {
+  return [
+    `<text x="${x}" y="${y}" font-size="${size}" font-weight="bold" fill="${boldFill}">${esc(bold)}</text>`,
+    `<text x="${x + mutedOffset(bold, size)}" y="${y}" font-size="${size}" fill="${COLORS.muted}">${esc(muted)}</text>`,
+  ];
+}
+
+const ratioText = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : 'n/a');
+
+/**
+ * One panel per direction ("higher is better", "lower is better"): a horizontal bar per target
+ * ratio on a common axis, the target as a black mark, 1× (parity) as a dashed line; green met,
+ * red missed. Counts (errors) are listed in text below.
+ */
 export function renderSvg(res: BenchResults): string {
-  const rows = res.targets.filter((t) => !t.id.endsWith('errors'));
-  const errorRows = res.targets.filter((t) => t.id.endsWith('errors'));
-  const width = 860;
-  const left = 400;
-  const barMax = 360;
-  const rowH = 30;
-  const top = 64;
-  const maxValue = Math.max(
-    2,
-    ...rows.map((t) => (Number.isFinite(t.value) ? t.value : 0)),
-    ...rows.map((t) => t.bound),
+  const ratios = res.targets.filter((t) => !t.id.endsWith('errors'));
+  const counts = res.targets.filter((t) => t.id.endsWith('errors'));
+  const panels = PANELS.map((p) => ({ ...p, rows: ratios.filter((t) => t.op === p.op) })).filter(
+    (p) => p.rows.length > 0,
   );
-  const scale = barMax / maxValue;
-  const height = top + rows.length * rowH + 40 + errorRows.length * 20 + 30;
+  const axis = ratioAxis(ratios);
   const m = res.machine;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
-    `<title>ALTS for grpc-js: benchmark ratios against the targets</title>`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="16" y="24" font-size="16" font-weight="bold">ALTS for grpc-js: ratios against the targets${res.quick ? ' (quick smoke run)' : ''}</text>`,
-    `<text x="16" y="44" fill="#555">${esc(`${res.date.slice(0, 10)} · ${m.cores} × ${m.cpuModel} · Node ${m.node} · OpenSSL ${m.openssl} · grpc-js ${m.grpcJs} · medians of ${res.reps} runs · load ${res.load.start}–${res.load.max}`)}</text>`,
+  const title = `ALTS for grpc-js: ratios against the targets${res.quick ? ' (quick smoke run)' : ''}`;
+  const subtitle = `${res.date.slice(0, 10)} · ${m.cores} × ${m.cpuModel} · Node ${m.node} · OpenSSL ${m.openssl} · grpc-js ${m.grpcJs} · medians of ${res.reps} runs · load ${res.load.start}–${res.load.max}`;
+  const legend = [
+    'Bars: the ratio named on the left. Black mark: its target. Dashed blue line: 1×, parity.',
+    'Green: target met; red: missed. TLS: TLS 1.3 with TLS_AES_128_GCM_SHA256.',
+  ];
+  const valueNote = (t: Target) => `target ${t.op === '>=' ? '≥' : '≤'} ${t.bound.toFixed(1)} · ${t.detail}`;
+  const countLine = (t: Target) => `${t.label}: ${t.value} (${t.detail})`;
+
+  const { margin, gap, barW, rowH, barH, lineH } = CHART;
+  const barX = margin + Math.max(0, ...ratios.map((t) => textWidth(t.label))) + gap;
+  const valueX = barX + barW + gap;
+  const x = (v: number) =>
+    Math.round((barX + (Math.min(Math.max(v, 0), axis.max) / axis.max) * barW) * 10) / 10;
+  const width = Math.ceil(
+    Math.max(
+      valueX +
+        Math.max(
+          0,
+          ...ratios.map((t) => mutedOffset(ratioText(t.value), CHART.font) + textWidth(valueNote(t))),
+        ),
+      margin + textWidth(title, CHART.titleFont, BOLD_CHAR_EM),
+      margin + textWidth(subtitle),
+      ...panels.map(
+        (p) => margin + mutedOffset(p.title, CHART.headingFont) + textWidth(`— ${p.note}`, CHART.headingFont),
+      ),
+      ...[...legend, ...counts.map(countLine)].map((l) => margin + textWidth(l)),
+    ) + margin,
   );
-  for (const [i, t] of rows.entries()) {
-    const y = top + i * rowH;
-    const v = Number.isFinite(t.value) ? t.value : 0;
-    const color = t.met ? '#2e7d32' : '#c62828';
-    out.push(
-      `<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(t.label)}</text>`,
-      `<rect x="${left}" y="${y + 6}" width="${(v * scale).toFixed(1)}" height="16" fill="${color}" opacity="0.85"/>`,
-      `<line x1="${(left + t.bound * scale).toFixed(1)}" y1="${y + 2}" x2="${(left + t.bound * scale).toFixed(1)}" y2="${y + 26}" stroke="#000" stroke-width="2"/>`,
-      `<text x="${(left + v * scale + 6).toFixed(1)}" y="${y + 18}">${Number.isFinite(t.value) ? `${t.value.toFixed(2)}×` : 'n/a'} (${t.op === '>=' ? '≥' : '≤'} ${t.bound})</text>`,
+
+  const body: string[] = [
+    `<text x="${margin}" y="${margin + CHART.titleFont}" font-size="${CHART.titleFont}" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${margin}" y="${margin + CHART.titleFont + lineH}" fill="${COLORS.muted}">${esc(subtitle)}</text>`,
+  ];
+  let y = margin + CHART.titleFont + lineH;
+  for (const panel of panels) {
+    y += 2 * lineH;
+    body.push(...boldThenMuted(margin, y, CHART.headingFont, panel.title, COLORS.text, `— ${panel.note}`));
+    const rowsTop = y + gap;
+    const rowsBottom = rowsTop + panel.rows.length * rowH;
+    for (let v = 0; v <= axis.max; v += axis.step) {
+      const isParity = v === PARITY;
+      body.push(
+        `<line x1="${x(v)}" y1="${rowsTop}" x2="${x(v)}" y2="${rowsBottom}" stroke="${COLORS.grid}"/>`,
+        `<line x1="${x(v)}" y1="${rowsBottom}" x2="${x(v)}" y2="${rowsBottom + CHART.tickLen}" stroke="${COLORS.muted}"/>`,
+        `<text x="${x(v)}" y="${rowsBottom + CHART.tickLen + CHART.tickLabelGap}" text-anchor="middle"` +
+          (isParity ? ` fill="${COLORS.parity}" font-weight="bold">` : ` fill="${COLORS.muted}">`) +
+          `${Number(v.toFixed(2))}×</text>`,
+      );
+    }
+    for (const [i, t] of panel.rows.entries()) {
+      const top = rowsTop + i * rowH;
+      const baseline = top + rowH / 2 + CHART.font * BASELINE_SHIFT_EM;
+      const color = t.met ? COLORS.met : COLORS.missed;
+      body.push(
+        `<text x="${barX - gap}" y="${baseline}" text-anchor="end">${esc(t.label)}</text>`,
+        `<rect x="${barX}" y="${top + (rowH - barH) / 2}" width="${(x(Number.isFinite(t.value) ? t.value : 0) - barX).toFixed(1)}" height="${barH}" fill="${color}" opacity="0.85"/>`,
+        `<line x1="${x(t.bound)}" y1="${top + CHART.markInset}" x2="${x(t.bound)}" y2="${top + rowH - CHART.markInset}" stroke="${COLORS.target}" stroke-width="3"/>`,
+        ...boldThenMuted(valueX, baseline, CHART.font, ratioText(t.value), color, valueNote(t)),
+      );
+    }
+    body.push(
+      `<line x1="${barX}" y1="${rowsBottom}" x2="${barX + barW}" y2="${rowsBottom}" stroke="${COLORS.muted}"/>`,
+      `<line x1="${x(PARITY)}" y1="${rowsTop - CHART.parityOvershoot}" x2="${x(PARITY)}" y2="${rowsBottom}" stroke="${COLORS.parity}" stroke-width="2" stroke-dasharray="6 4"/>`,
+    );
+    y = rowsBottom + CHART.tickLen + CHART.tickLabelGap;
+  }
+  y += lineH / 2;
+  for (const t of counts) {
+    y += lineH;
+    body.push(
+      `<text x="${margin}" y="${y}" fill="${t.met ? COLORS.met : COLORS.missed}">${esc(countLine(t))}</text>`,
     );
   }
-  let y = top + rows.length * rowH + 16;
-  out.push(
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${y - 10}" stroke="#999"/>`,
-    `<text x="${left}" y="${y + 4}" fill="#555">black tick = bound; green = met, red = missed; ÷ TLS: TLS 1.3 TLS_AES_128_GCM_SHA256</text>`,
-  );
-  y += 24;
-  for (const t of errorRows) {
-    out.push(
-      `<text x="16" y="${y}" fill="${t.met ? '#2e7d32' : '#c62828'}">${esc(`${t.label}: ${t.value} (${t.detail})`)}</text>`,
-    );
-    y += 20;
+  for (const line of legend) {
+    y += lineH;
+    body.push(`<text x="${margin}" y="${y}" fill="${COLORS.muted}">${esc(line)}</text>`);
   }
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
+  const height = y + margin;
+  return `${[
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="${CHART.font}">`,
+    '<title>ALTS for grpc-js: benchmark ratios against the targets</title>',
+    '<rect width="100%" height="100%" fill="#ffffff"/>',
+    ...body,
+    '</svg>',
+  ].join('\n')}\n`;
 }

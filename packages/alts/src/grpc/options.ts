@@ -7,6 +7,7 @@ import {
 } from '../handshake/config.js';
 import type { ProductNameReader } from '../handshake/platform.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_WRITE_FRAME_SIZE, MIN_FRAME_SIZE } from '../record/frame.js';
+import { assertGrpcJsCompatible } from './compat.js';
 
 /** Options both sides share. */
 export interface AltsCommonOptions {
@@ -32,6 +33,7 @@ export interface ResolvedCommon {
 
 /** Validates options up front: bad input fails at construction, not at the first connection. */
 export function resolveCommon(options: AltsCommonOptions, defaultTimeoutMs: number): ResolvedCommon {
+  assertGrpcJsCompatible();
   if (typeof options !== 'object' || options === null) {
     throw new AltsError('INVALID_ARGUMENT', 'ALTS options must be an object');
   }

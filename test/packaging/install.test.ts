@@ -1,0 +1,293 @@
+// The published packages as a user gets them: npm pack output, installed into a project outside
+// the workspace next to @grpc/grpc-js from the registry (or npm's cache), making one ALTS call
+// from an ES module and one from a CommonJS file, and type-checked under each module mode.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { npmEnvironment, type PackedPackage, packAll, REPO_ROOT } from './pack.js';
+
+const execFileAsync = promisify(execFile);
+
+const CLIENT_SA = 'frontend@install-check.iam.gserviceaccount.com';
+const SERVER_SA = 'backend@install-check.iam.gserviceaccount.com';
+/** npm install from a warm cache takes seconds; a cold one downloads grpc-js and its few deps. */
+const INSTALL_TIMEOUT_MS = 120_000;
+/** One emulator, one server, one call: well under this even on a loaded machine. */
+const APP_TIMEOUT_MS = 60_000;
+/**
+ * npm's error codes for "cannot reach the registry" (and, offline, "not in the cache"). With peers
+ * to resolve, npm reports a failed fetch as ERESOLVE: only its http log names the cause.
+ */
+const NO_REGISTRY =
+  /\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ENOTCACHED)\b/;
+
+async function installedVersion(name: string): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8'));
+  return (manifest as { version: string }).version;
+}
+
+// One call through the installed packages: the emulator from @grpc-alts/alts-emulator, the server
+// from @grpc-alts/ot-booking (its ALTS server and authorization interceptor), the peer's identity
+// read back with getAltsContext. Printed as one JSON line.
+const ESM_APP = `
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getAltsContext } from '@grpc-alts/alts';
+import { startEmulator } from '@grpc-alts/alts-emulator';
+import { createOtBookingClient, createOtBookingServer } from '@grpc-alts/ot-booking';
+
+const stateDir = await mkdtemp(join(tmpdir(), 'alts-install-esm-'));
+const emulator = await startEmulator({ serviceAccount: '${SERVER_SA}', clientServiceAccount: '${CLIENT_SA}', stateDir });
+const server = createOtBookingServer(
+  { getBookingInfo: (call, done) => done(null, { bookingDate: 'esm', condition: getAltsContext(call).peerServiceAccount }) },
+  { handshakerServiceAddress: emulator.address, clientServiceAccounts: ['${CLIENT_SA}'] },
+);
+const port = await server.listen('127.0.0.1:0');
+let serverAccount;
+const client = createOtBookingClient('127.0.0.1:' + port, {
+  handshakerServiceAddress: emulator.address,
+  targetServiceAccounts: ['${SERVER_SA}'],
+  onHandshake: (context) => { serverAccount = context.peerServiceAccount; },
+});
+const reply = await new Promise((resolve, reject) =>
+  client.getBookingInfo({ patientID: 'PT-1', doctorID: 'DC-2', description: '' }, (e, r) => (e ? reject(e) : resolve(r))),
+);
+console.log(JSON.stringify({ ...reply, serverAccount }));
+client.close();
+server.forceShutdown();
+await emulator.stop();
+await rm(stateDir, { recursive: true });
+`;
+
+// The same from CommonJS, with a client class made by the application's own grpc-js: our
+// credentials must pass its instanceof check, so both must be one copy.
+const CJS_APP = `
+const { mkdtemp, rm } = require('node:fs/promises');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const { createAltsChannelCredentials, getAltsContext } = require('@grpc-alts/alts');
+const { startEmulator } = require('@grpc-alts/alts-emulator');
+const { createOtBookingServer, OtBookingServiceService } = require('@grpc-alts/ot-booking');
+
+async function main() {
+  const stateDir = await mkdtemp(join(tmpdir(), 'alts-install-cjs-'));
+  const emulator = await startEmulator({ serviceAccount: '${SERVER_SA}', clientServiceAccount: '${CLIENT_SA}', stateDir });
+  const server = createOtBookingServer(
+    { getBookingInfo: (call, done) => done(null, { bookingDate: 'cjs', condition: getAltsContext(call).peerServiceAccount }) },
+    { handshakerServiceAddress: emulator.address, clientServiceAccounts: ['${CLIENT_SA}'] },
+  );
+  const port = await server.listen('127.0.0.1:0');
+  let serverAccount;
+  const Client = grpc.makeGenericClientConstructor(OtBookingServiceService, 'OtBookingService');
+  const credentials = createAltsChannelCredentials({
+    handshakerServiceAddress: emulator.address,
+    targetServiceAccounts: ['${SERVER_SA}'],
+    onHandshake: (context) => { serverAccount = context.peerServiceAccount; },
+  });
+  const client = new Client('127.0.0.1:' + port, credentials);
+  const reply = await new Promise((resolve, reject) =>
+    client.getBookingInfo({ patientID: 'PT-1', doctorID: 'DC-2', description: '' }, (e, r) => (e ? reject(e) : resolve(r))),
+  );
+  console.log(JSON.stringify({ ...reply, serverAccount }));
+  client.close();
+  server.forceShutdown();
+  await emulator.stop();
+  await rm(stateDir, { recursive: true });
+}
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
+`;
+
+// Types as a user's compiler sees them: what each package exports, and that our credentials are
+// the application's grpc-js ChannelCredentials.
+const TYPES_SOURCE = `
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
+import { AltsError, createAltsChannelCredentials, type AltsContext } from '@grpc-alts/alts';
+import { startEmulator, type RunningEmulator } from '@grpc-alts/alts-emulator';
+import { HandshakerReq } from '@grpc-alts/handshaker-proto';
+import { createOtBookingClient, type OtBookingServiceClient } from '@grpc-alts/ot-booking';
+
+export const creds: ChannelCredentials = credentials.combineChannelCredentials(createAltsChannelCredentials({}));
+export const client: OtBookingServiceClient = createOtBookingClient('localhost:1');
+export const emulator: Promise<RunningEmulator> = startEmulator({ serviceAccount: 'a', stateDir: '/nonexistent' });
+export const request: HandshakerReq = HandshakerReq.fromPartial({});
+export const code: string = new AltsError('INTERNAL', 'x').code;
+export type Context = AltsContext['peerServiceAccount'];
+`;
+
+const COMPILER = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+const STRICT = { strict: true, noEmit: true, skipLibCheck: false, target: 'es2022', types: ['node'] };
+/** Module modes a consumer may compile in, and the files that mode can load us from. */
+const TYPE_MODES = {
+  node16: {
+    compilerOptions: { ...STRICT, module: 'node16', moduleResolution: 'node16' },
+    files: ['types.mts'],
+  },
+  // require(esm) from a CommonJS file type-checks from TypeScript 5.8 under nodenext.
+  nodenext: {
+    compilerOptions: { ...STRICT, module: 'nodenext', moduleResolution: 'nodenext' },
+    files: ['types.mts', 'types.cts'],
+  },
+  bundler: {
+    compilerOptions: { ...STRICT, module: 'preserve', moduleResolution: 'bundler' },
+    files: ['types.mts'],
+  },
+};
+
+function runNode(cwd: string, file: string) {
+  return execFileAsync(process.execPath, [file], { cwd, timeout: APP_TIMEOUT_MS });
+}
+
+describe('packed packages', () => {
+  let work: string;
+  let project: string;
+  let packed: PackedPackage[];
+  /** Why the install could not run (no registry), or undefined once it did. */
+  let installSkipped: string | undefined = 'the install did not run';
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'grpc-alts-install-'));
+    assert.ok(
+      relative(REPO_ROOT, work).startsWith('..'),
+      `${work} must be outside the workspace ${REPO_ROOT}`,
+    );
+    project = join(work, 'app');
+    await mkdir(project);
+    packed = packAll(work);
+  });
+  after(() => rm(work, { recursive: true, force: true }));
+
+  it('each has README, the LICENSE, repository, engines, require and import, and maps that resolve', async () => {
+    const license = await readFile(join(REPO_ROOT, 'LICENSE'), 'utf8');
+    const alts = packed.find((p) => p.name === '@grpc-alts/alts');
+    assert.ok(alts, 'packs @grpc-alts/alts');
+    const supportedGrpcJs = JSON.parse(
+      await readFile(join(REPO_ROOT, alts.workspace, 'package.json'), 'utf8'),
+    ).peerDependencies['@grpc/grpc-js'];
+    for (const pkg of packed) {
+      const dir = join(REPO_ROOT, pkg.workspace);
+      const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+      const shipped = new Set(pkg.files);
+      assert.ok(shipped.has('README.md'), `${pkg.name} ships a README`);
+      assert.ok(shipped.has('LICENSE'), `${pkg.name} ships the LICENSE`);
+      assert.equal(
+        await readFile(join(dir, 'LICENSE'), 'utf8'),
+        license,
+        `${pkg.name}/LICENSE is the root LICENSE`,
+      );
+      assert.equal(manifest.repository?.directory, pkg.workspace, `${pkg.name} names its repository`);
+      assert.equal(manifest.engines?.node, '^20.19.0 || >=22.12.0', `${pkg.name}: engines with require(esm)`);
+      assert.equal(manifest.exports?.['.']?.default, './dist/index.js', `${pkg.name}: one entry for both`);
+      assert.equal(
+        manifest.peerDependencies?.['@grpc/grpc-js'],
+        supportedGrpcJs,
+        `${pkg.name}: grpc-js range`,
+      );
+      const maps = pkg.files.filter((f) => f.endsWith('.map'));
+      assert.ok(maps.length > 0, `${pkg.name} ships source maps`);
+      for (const map of maps) {
+        const { sources } = JSON.parse(await readFile(join(dir, map), 'utf8')) as { sources: string[] };
+        for (const source of sources) {
+          const path = relative(dir, join(dir, map, '..', source));
+          assert.ok(shipped.has(path), `${pkg.name}/${map} points at ${path}, which is not shipped`);
+        }
+      }
+      assert.equal(
+        pkg.files.filter((f) => /\.test\./.test(f)).length,
+        0,
+        `${pkg.name} ships no tests: ${pkg.files.filter((f) => /\.test\./.test(f))}`,
+      );
+    }
+  });
+
+  it('install outside the workspace', { timeout: INSTALL_TIMEOUT_MS }, async (t: TestContext) => {
+    const grpcJs = await installedVersion('@grpc/grpc-js');
+    const dependencies = Object.fromEntries([
+      ...packed.map((p) => [p.name, `file:${p.tarball}`]),
+      ['@grpc/grpc-js', grpcJs],
+      ['@types/node', await installedVersion('@types/node')],
+    ]);
+    await writeFile(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'grpc-alts-install-check', private: true, dependencies }, null, 2),
+    );
+    try {
+      await execFileAsync(
+        'npm',
+        [
+          'install',
+          '--prefer-offline',
+          '--ignore-scripts',
+          '--no-audit',
+          '--no-fund',
+          '--fetch-retries=1',
+          '--loglevel=http',
+        ],
+        { cwd: project, env: npmEnvironment(), timeout: INSTALL_TIMEOUT_MS },
+      );
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? '');
+      const offline = NO_REGISTRY.exec(stderr);
+      if (offline) {
+        installSkipped =
+          `npm could not fetch @grpc/grpc-js ${grpcJs} and its dependencies from the registry or ` +
+          `its cache (${offline[1]}): this check needs the network or a warm npm cache`;
+        t.skip(installSkipped);
+        return;
+      }
+      throw error;
+    }
+    installSkipped = undefined;
+    const { stdout } = await execFileAsync('npm', ['ls', '--parseable', '--all', '@grpc/grpc-js'], {
+      cwd: project,
+      env: npmEnvironment(),
+    });
+    assert.equal(
+      stdout.trim().split('\n').length,
+      1,
+      `one grpc-js copy for the app and our packages:\n${stdout}`,
+    );
+  });
+
+  for (const [format, file, source] of [
+    ['ES module', 'app.mjs', ESM_APP],
+    ['CommonJS', 'app.cjs', CJS_APP],
+  ] as const) {
+    it(`makes an ALTS call from ${format}`, { timeout: APP_TIMEOUT_MS }, async (t: TestContext) => {
+      if (installSkipped) return t.skip(installSkipped);
+      await writeFile(join(project, file), source);
+      const { stdout, stderr } = await runNode(project, file);
+      assert.deepEqual(JSON.parse(stdout), {
+        bookingDate: format === 'CommonJS' ? 'cjs' : 'esm',
+        condition: CLIENT_SA,
+        serverAccount: SERVER_SA,
+      });
+      assert.doesNotMatch(stderr, /GRPC_ALTS_SECOND_GRPC_JS/);
+    });
+  }
+
+  for (const [mode, tsconfig] of Object.entries(TYPE_MODES)) {
+    it(`type-checks under moduleResolution ${mode}`, { timeout: APP_TIMEOUT_MS }, async (t: TestContext) => {
+      if (installSkipped) return t.skip(installSkipped);
+      await writeFile(join(project, 'types.mts'), TYPES_SOURCE);
+      await writeFile(join(project, 'types.cts'), TYPES_SOURCE);
+      await writeFile(join(project, `tsconfig.${mode}.json`), JSON.stringify(tsconfig));
+      try {
+        await execFileAsync(process.execPath, [COMPILER, '-p', `tsconfig.${mode}.json`], {
+          cwd: project,
+          timeout: APP_TIMEOUT_MS,
+        });
+      } catch (error) {
+        assert.fail(`tsc (${mode}) failed:\n${(error as { stdout?: string }).stdout ?? error}`);
+      }
+    });
+  }
+});

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { AltsError } from '@grpc-alts/alts';
-import { type BookingResponse, createOtBookingClient } from '@grpc-alts/ot-booking';
+import { type BookingResponse, createOtBookingClient, escapeLogField, logLine } from '@grpc-alts/ot-booking';
 
 const USAGE = `Usage: ot-booking-client [options] <server-address> <server-service-account>...
 
@@ -28,12 +28,13 @@ const EXIT_RPC_BASE = 64;
 const MAX_TIMEOUT_SECONDS = 3600;
 
 function usage(message: string): never {
-  process.stderr.write(`ot-booking-client: ${message}\n\n${USAGE}`);
+  process.stderr.write(`ot-booking-client: ${escapeLogField(message)}\n\n${USAGE}`);
   process.exit(EXIT_USAGE);
 }
 
+/** Error details come from the server or the handshaker (which may quote the peer): escaped. */
 function fail(code: status, details: string): never {
-  process.stderr.write(`${status[code]}: ${details}\n`);
+  process.stderr.write(`${status[code]}: ${escapeLogField(details)}\n`);
   process.exit(EXIT_RPC_BASE + code);
 }
 
@@ -87,10 +88,15 @@ client.getBookingInfo(
     client.close();
     if (err) fail(err.code, err.details);
     if (!booking) fail(status.INTERNAL, 'empty response');
-    if (values.json) process.stdout.write(`${JSON.stringify({ ...request, ...booking })}\n`);
+    // The booking is the server's text: escaped so that it cannot rewrite the user's terminal, and
+    // in JSON only by `\uXXXX` escapes, which decode to the same strings.
+    if (values.json)
+      process.stdout.write(
+        `${escapeLogField(JSON.stringify({ ...request, ...booking }), Number.POSITIVE_INFINITY)}\n`,
+      );
     else
       process.stdout.write(
-        `Booking for ${request.patientID} with ${request.doctorID}: ${booking.bookingDate} (${booking.condition})\n`,
+        `${logLine`Booking for ${request.patientID} with ${request.doctorID}: ${booking.bookingDate} (${booking.condition})`}\n`,
       );
   },
 );

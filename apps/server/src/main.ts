@@ -3,7 +3,14 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AltsServer } from '@grpc-alts/alts';
-import { createBookingService, createOtBookingServer, loadBookings } from '@grpc-alts/ot-booking';
+import {
+  createBookingService,
+  createOtBookingServer,
+  escapeLogField,
+  loadBookings,
+  logLine,
+} from '@grpc-alts/ot-booking';
+import { createFailureLog } from './failure-log.js';
 
 const USAGE = `Usage: ot-booking-server [options] <client-service-account>...
 
@@ -22,11 +29,12 @@ const DEFAULT_BOOKINGS = fileURLToPath(new URL('../data/bookings.json', import.m
 const SHUTDOWN_GRACE_MS = 5_000;
 const EXIT_USAGE = 2;
 
-const log = (line: string) =>
-  process.stderr.write(`${new Date().toISOString()} ot-booking-server: ${line}\n`);
+/** Writes one log line; a template tag, so every field is escaped (no peer text can forge a line). */
+const log = (literals: TemplateStringsArray, ...fields: readonly unknown[]) =>
+  process.stderr.write(`${new Date().toISOString()} ot-booking-server: ${logLine(literals, ...fields)}\n`);
 
 function usage(message: string): never {
-  process.stderr.write(`ot-booking-server: ${message}\n\n${USAGE}`);
+  process.stderr.write(`ot-booking-server: ${escapeLogField(message)}\n\n${USAGE}`);
   process.exit(EXIT_USAGE);
 }
 
@@ -58,21 +66,25 @@ async function main(): Promise<void> {
   if (!/^\d{1,5}$/.test(values.port) || port > 65_535) usage(`--port must be 0-65535, got ${values.port}`);
 
   const bookings = await loadBookings(values.bookings);
-  const service = createBookingService(bookings, (l) =>
-    log(`getBookingInfo from ${l.caller}: patient ${l.patientID} doctor ${l.doctorID}: ${l.outcome}`),
+  const service = createBookingService(
+    bookings,
+    (l) => log`getBookingInfo from ${l.caller}: patient ${l.patientID} doctor ${l.doctorID}: ${l.outcome}`,
   );
+  const failures = createFailureLog((line) => log`${line}`);
   const server: AltsServer = createOtBookingServer(service, {
     clientServiceAccounts: positionals,
     ...(values.handshaker === undefined ? {} : { handshakerServiceAddress: values.handshaker }),
-    onHandshakeFailure: (error, remote) => log(`handshake with ${remote} failed: ${error.message}`),
+    onHandshakeFailure: (error, remote) =>
+      failures.record(error.code, () => `handshake with ${remote} failed: ${error.message}`),
   });
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
   const bound = await server.listen(`${host}:${port}`);
-  log(`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals.join(', ')}`);
+  log`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals}`;
   process.stdout.write(`READY ${host}:${bound}\n`);
 
   const stop = (signal: string) => {
-    log(`${signal}: shutting down`);
+    failures.close();
+    log`${signal}: shutting down`;
     const timer = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
     timer.unref();
     void server.tryShutdown(() => clearTimeout(timer));
@@ -82,6 +94,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  log(err.message);
+  log`${err.message}`;
   process.exit(1);
 });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { type handleUnaryCall, status } from '@grpc/grpc-js';
 import { getAltsContext } from '@grpc-alts/alts';
 import type { BookingRequest, BookingResponse, OtBookingServiceServer } from './gen/otbooking/ot_booking.js';
+import { escapeLogField } from './log-escape.js';
 
 /** Patient and doctor IDs as the hospital issues them: `PT-1204`, `DC-3904`. */
 const PATIENT_ID = /^PT-\d{1,12}$/;
@@ -10,6 +11,8 @@ const DOCTOR_ID = /^DC-\d{1,12}$/;
 export const MAX_BOOKINGS_FILE_BYTES = 16 * 1024 * 1024;
 /** A request's free-text description is for the theatre staff, not a document store. */
 export const MAX_DESCRIPTION_CHARS = 4096;
+/** How much of a requested ID a lookup reports: a valid one whole (15), enough of an invalid one. */
+const MAX_LOGGED_ID_CHARS = 32;
 
 /** One operating-theatre booking. */
 export interface Booking {
@@ -90,7 +93,10 @@ export function validateBookingRequest(request: BookingRequest): string | undefi
   return undefined;
 }
 
-/** One served call, for the server's log: who asked for what, never the patient's condition. */
+/**
+ * One served call, for the server's log: who asked for what, never the patient's condition. The IDs
+ * are as requested, valid or not, so every field comes escaped and bounded by {@link escapeLogField}.
+ */
 export interface BookingLookup {
   caller: string;
   patientID: string;
@@ -111,9 +117,9 @@ export function createBookingService(
     const caller = getAltsContext(call)?.peerServiceAccount ?? '(not ALTS)';
     const report = (outcome: BookingLookup['outcome']) =>
       onLookup?.({
-        caller,
-        patientID: request.patientID.slice(0, 32),
-        doctorID: request.doctorID.slice(0, 32),
+        caller: escapeLogField(caller),
+        patientID: escapeLogField(request.patientID, MAX_LOGGED_ID_CHARS),
+        doctorID: escapeLogField(request.doctorID, MAX_LOGGED_ID_CHARS),
         outcome,
       });
     const invalid = validateBookingRequest(request);

@@ -20,3 +20,4 @@ export {
   type OtBookingServiceServer,
   OtBookingServiceService,
 } from './gen/otbooking/ot_booking.js';
+export { escapeLogField, logLine, MAX_LOG_FIELD_CHARS } from './log-escape.js';

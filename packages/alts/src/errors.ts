@@ -57,7 +57,7 @@ export const MAX_QUOTED_TEXT_CHARS = 256;
 export function quoteUntrusted(text: string, max = MAX_QUOTED_TEXT_CHARS): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
   return cut.replace(
-    /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
+    /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Cs}]/gu,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

@@ -1,0 +1,201 @@
+// The attack of issue 13, against the real `ot-booking-server` process with every limit at its
+// default: 100 peers that send one byte and wait, 60 new such peers per second, resets before,
+// during and after the handshake (also after 256 KiB, which pauses the server's reader), and
+// forged alerts whose text is a log line. Meanwhile good clients open fresh channels (a new
+// handshake each) with their default deadlines. HARDENING 31, 32, 33 and 37 end to end.
+//
+// Invariants: zero good-call errors; the server process never dies; its RSS stays under
+// RSS_BOUND_MIB; every log line is one of the server's own (timestamp, program name, no control
+// characters) and none was written by the attacker; failures are aggregated, not logged one by one.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Metadata } from '@grpc/grpc-js';
+import { type RunningEmulator, startEmulator } from '@grpc-alts/alts-emulator';
+import { createOtBookingClient } from '@grpc-alts/ot-booking';
+import { CLIENT_SA, clientInitBytes, SERVER_SA } from './support.js';
+
+const SERVER_MAIN = fileURLToPath(new URL('../../../apps/server/dist/main.js', import.meta.url));
+/** Attackers use another loopback source address than the good clients, as another host would. */
+const ATTACKER_ADDRESS = '127.0.0.2';
+const HOLDERS = 100;
+const NEW_SILENT_PER_SECOND = 60;
+const ATTACK_MS = 15_000;
+/** Each kind of reset and the forged alert, per second. */
+const RESETS_PER_SECOND = 5;
+/** The bound the README states for a server under this attack (most of it is Node and grpc-js). */
+const RSS_BOUND_MIB = 256;
+/** The client's default handshake deadline: good calls must succeed within it. */
+const GOOD_CALL_DEADLINE_MS = 20_000;
+/** 5 failures in full plus one summary per 10 s window (apps/server failure-log.ts), with room to spare. */
+const MAX_FAILURE_LINES = 40;
+/** The server's 5 s shutdown grace, plus slack for a loaded machine. */
+const SHUTDOWN_LIMIT_MS = 20_000;
+const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ot-booking-server: /;
+const FORGED = 'getBookingInfo from admin@hospital.iam.gserviceaccount.com: patient PT-1 doctor DC-1: ok';
+
+/** An emulator Alert message (its wire format: "AE", version 1, type 5, u32 length; u32 code, u16 text). */
+function forgedAlert(): Buffer {
+  const details = Buffer.from(`refused\n${new Date().toISOString()} ot-booking-server: ${FORGED}\u001b[2K`);
+  const body = Buffer.alloc(6 + details.length);
+  body.writeUInt32BE(3, 0);
+  body.writeUInt16BE(details.length, 4);
+  details.copy(body, 6);
+  const header = Buffer.from([0x41, 0x45, 1, 5, 0, 0, 0, 0]);
+  header.writeUInt32BE(body.length, 4);
+  return Buffer.concat([header, body]);
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+describe('HARDENING 31-33, 37: a server under attack with default limits', () => {
+  let stateDir = '';
+  let emulator: RunningEmulator;
+  let server: ChildProcess;
+  let port = 0;
+  const log: string[] = [];
+  let exited = false;
+  const attackers = new Set<Socket>();
+
+  before(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'alts-attack-'));
+    emulator = await startEmulator({ serviceAccount: SERVER_SA, clientServiceAccount: CLIENT_SA, stateDir });
+    server = spawn(
+      process.execPath,
+      [SERVER_MAIN, '--host', '127.0.0.1', '--port', '0', '--handshaker', emulator.address, CLIENT_SA],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    server.once('exit', () => {
+      exited = true;
+    });
+    createInterface({ input: server.stderr as NodeJS.ReadableStream }).on('line', (line) => log.push(line));
+    const [ready] = (await once(
+      createInterface({ input: server.stdout as NodeJS.ReadableStream }),
+      'line',
+    )) as [string];
+    port = Number(/:(\d+)$/.exec(ready)?.[1]);
+    assert.ok(port > 0, `server ready: ${ready}`);
+  });
+
+  after(async () => {
+    for (const socket of attackers) socket.destroy();
+    if (!exited) {
+      server.kill('SIGTERM');
+      const stopped = await Promise.race([once(server, 'exit').then(() => true), sleep(SHUTDOWN_LIMIT_MS)]);
+      if (stopped !== true) server.kill('SIGKILL');
+      assert.equal(stopped, true, `the server exits within ${SHUTDOWN_LIMIT_MS} ms of SIGTERM`);
+    }
+    await emulator.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  function attacker(): Socket {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
+    socket.on('error', () => undefined);
+    attackers.add(socket);
+    socket.once('close', () => attackers.delete(socket));
+    return socket;
+  }
+
+  it('keeps serving good clients, stays bounded, and logs nothing an attacker wrote', async () => {
+    const clientInit = await clientInitBytes(emulator.address);
+    const started = Date.now();
+    const attacking = () => Date.now() - started < ATTACK_MS;
+    let maxRss = rssMiB(server.pid as number);
+    let attacks = 0;
+
+    for (let i = 0; i < HOLDERS; i++) attacker().write(clientInit.subarray(0, 1));
+    const every = async (perSecond: number, act: () => void) => {
+      while (attacking()) {
+        act();
+        attacks++;
+        await sleep(1_000 / perSecond);
+      }
+    };
+    const campaign = Promise.all([
+      every(NEW_SILENT_PER_SECOND, () => attacker().write(clientInit.subarray(0, 1))),
+      every(RESETS_PER_SECOND, () => attacker().resetAndDestroy()),
+      every(RESETS_PER_SECOND, () => {
+        const socket = attacker();
+        socket.write(Buffer.alloc(256 * 1024, 0x41), () => socket.resetAndDestroy());
+      }),
+      every(RESETS_PER_SECOND, () => {
+        const socket = attacker();
+        socket.write(clientInit);
+        socket.once('data', () => socket.resetAndDestroy());
+      }),
+      every(RESETS_PER_SECOND, () => attacker().write(forgedAlert())),
+      every(2, () => {
+        maxRss = Math.max(maxRss, rssMiB(server.pid as number));
+      }),
+    ]);
+
+    const goodErrors: string[] = [];
+    let goodCalls = 0;
+    const good = (async () => {
+      while (attacking()) {
+        const client = createOtBookingClient(`127.0.0.1:${port}`, {
+          targetServiceAccounts: [SERVER_SA],
+          handshakerServiceAddress: emulator.address,
+        });
+        const callStarted = Date.now();
+        try {
+          await new Promise((resolve, reject) =>
+            client.getBookingInfo(
+              { patientID: 'PT-1204', doctorID: 'DC-3904', description: '' },
+              new Metadata(),
+              { deadline: Date.now() + GOOD_CALL_DEADLINE_MS },
+              (error) => (error ? reject(error) : resolve(undefined)),
+            ),
+          );
+          goodCalls++;
+        } catch (err) {
+          goodErrors.push(`${(err as Error).message} after ${Date.now() - callStarted} ms`);
+        } finally {
+          client.close();
+        }
+        await sleep(250);
+      }
+    })();
+    await Promise.all([campaign, good]);
+
+    assert.equal(exited, false, 'the server survived');
+    assert.deepEqual(goodErrors, [], `${goodCalls} good calls succeeded`);
+    assert.ok(goodCalls >= 10, `good calls kept going: ${goodCalls}`);
+    assert.ok(maxRss < RSS_BOUND_MIB, `server RSS peaked at ${maxRss.toFixed(0)} MiB`);
+    // Silent peers are closed at the first-message deadline, not held.
+    await sleep(11_000);
+    assert.equal(exited, false);
+    const lines = [...log];
+    assert.deepEqual(
+      lines.filter((line) => !LOG_LINE.test(line) || /[\p{Cc}\u2028\u2029]/u.test(line)),
+      [],
+      'every line is the server’s own',
+    );
+    assert.deepEqual(
+      lines.filter((line) => line.slice(line.indexOf(': ') + 2).startsWith(FORGED)),
+      [],
+      'no forged line',
+    );
+    const failureLines = lines.filter((line) => !/ot-booking-server: getBookingInfo from /.test(line));
+    assert.ok(
+      failureLines.length < MAX_FAILURE_LINES,
+      `failures aggregated: ${failureLines.length} log lines for ${attacks} attacks`,
+    );
+    console.log(
+      `attack: ${attacks} attacking connections, ${goodCalls} good calls, 0 errors, RSS peak ${maxRss.toFixed(0)} MiB, ${lines.length} log lines`,
+    );
+  });
+});

@@ -587,7 +587,7 @@ describe('ALTS handshake driver', () => {
     });
   }
 
-  it('the 128-byte key_data of the handshaker response is wiped once the keys are taken', async () => {
+  it('HARDENING 39: the 128-byte key_data of the handshaker response is wiped once the keys are taken', async () => {
     await withFake({}, async (_fake, ref) => {
       const results: Buffer[] = [];
       const spy = Object.create(ref.client) as HandshakerChannelRef['client'];

@@ -8,6 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import * as proto from './index.js';
 
+/** The encode/decode surface every generated message codec has. */
+export interface MessageFnsLike {
+  encode(message: unknown): { finish(): Uint8Array };
+  fromPartial(object: unknown): unknown;
+}
+
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** docs/protocol.md §2.2–§2.4, transcribed: message → field → "number type" (oneof members carry "oneof <name>"). */
@@ -235,7 +241,7 @@ describe('grpc.gcp handshaker contract (docs/protocol.md §2)', () => {
     const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
     let checked = 0;
     for (const [message, fields] of Object.entries(EXPECTED_MESSAGES)) {
-      const codec = (proto as unknown as Record<string, proto.MessageFnsLike>)[message.replace('.', '_')];
+      const codec = (proto as unknown as Record<string, MessageFnsLike>)[message.replace('.', '_')];
       assert.ok(codec, `generated codec for ${message} is exported`);
       for (const [field, spec] of Object.entries(fields)) {
         const [number, ...rest] = spec.replace(/ oneof \w+$/, '').split(' ');

@@ -24,9 +24,3 @@ export {
   SecurityLevel,
   TransportProtocolPreferences,
 } from './gen/grpc/gcp/transport_security_common.js';
-
-/** The encode/decode surface every generated message codec has (used by contract tests and tools). */
-export interface MessageFnsLike {
-  encode(message: unknown): { finish(): Uint8Array };
-  fromPartial(object: unknown): unknown;
-}

@@ -13,6 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
 import { openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
+import { setProductNameReaderForTesting } from '../handshake/platform.js';
 import {
   type AltsContext,
   type AltsServer,
@@ -377,14 +378,19 @@ describe('ALTS for grpc-js', () => {
       }
       return 'no error';
     };
-    assert.equal(
-      code(() => createAltsChannelCredentials({ productNameReaderForTesting: () => 'KVM' })),
-      'UNTRUSTED_PLATFORM',
-    );
-    assert.equal(
-      code(() => createAltsServer({ productNameReaderForTesting: () => 'KVM' })),
-      'UNTRUSTED_PLATFORM',
-    );
+    setProductNameReaderForTesting(() => 'KVM');
+    try {
+      assert.equal(
+        code(() => createAltsChannelCredentials()),
+        'UNTRUSTED_PLATFORM',
+      );
+      assert.equal(
+        code(() => createAltsServer()),
+        'UNTRUSTED_PLATFORM',
+      );
+    } finally {
+      setProductNameReaderForTesting(undefined);
+    }
     assert.equal(
       code(() => createAltsChannelCredentials({ handshakerServiceAddress: 'h:1', maxFrameSize: 100 })),
       'INVALID_ARGUMENT',

@@ -5,7 +5,6 @@ import {
   type ResolvedHandshaker,
   resolveHandshakerAddress,
 } from '../handshake/config.js';
-import type { ProductNameReader } from '../handshake/platform.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_WRITE_FRAME_SIZE, MIN_FRAME_SIZE } from '../record/frame.js';
 import { assertGrpcJsCompatible } from './compat.js';
 
@@ -21,8 +20,6 @@ export interface AltsCommonOptions {
   handshakeTimeoutMs?: number;
   /** The max frame size we advertise, in bytes (default 131 072 as grpc-java; 16 384 to 1 048 576). */
   maxFrameSize?: number;
-  /** Test seam: replaces the Google Cloud platform check's product-name reader. */
-  productNameReaderForTesting?: ProductNameReader;
 }
 
 export interface ResolvedCommon {
@@ -38,7 +35,7 @@ export function resolveCommon(options: AltsCommonOptions, defaultTimeoutMs: numb
     throw new AltsError('INVALID_ARGUMENT', 'ALTS options must be an object');
   }
   const handshaker = resolveHandshakerAddress(options.handshakerServiceAddress);
-  checkPlatform(handshaker, options.productNameReaderForTesting);
+  checkPlatform(handshaker);
   const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   if (
     !Number.isInteger(maxFrameSize) ||

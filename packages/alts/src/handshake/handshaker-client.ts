@@ -88,15 +88,6 @@ export function openHandshakerChannelsForTesting(): number {
   return open;
 }
 
-/** Closes the handshaker channels nobody uses now instead of after the linger, for tests. */
-export function closeIdleHandshakerChannelsForTesting(): void {
-  for (const [address, entry] of channels) {
-    if (entry.users > 0) continue;
-    if (entry.closeTimer !== undefined) clearTimeout(entry.closeTimer);
-    closeChannel(address, entry);
-  }
-}
-
 /**
  * One DoHandshake stream driven in strict request/response lock-step, as all three reference
  * libraries do: every request waits for exactly one response.

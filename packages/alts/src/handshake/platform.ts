@@ -47,13 +47,19 @@ function defaultReader(platform: NodeJS.Platform): ProductNameReader | undefined
 }
 
 let cachedOnGcp: boolean | undefined;
+let readerForTesting: ProductNameReader | undefined;
+
+/** Test seam, kept out of the public options: replaces the product-name reader (undefined restores it). */
+export function setProductNameReaderForTesting(reader: ProductNameReader | undefined): void {
+  readerForTesting = reader;
+}
 
 /**
  * Whether this process runs on a Google Cloud VM. The default check is computed once and cached
  * (the platform cannot change under a running process); an injected reader is never cached.
  */
 export function isRunningOnGcp(
-  reader?: ProductNameReader,
+  reader: ProductNameReader | undefined = readerForTesting,
   platform: NodeJS.Platform = process.platform,
 ): boolean {
   if (reader) return isGcpProductName(reader());

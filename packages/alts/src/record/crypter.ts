@@ -52,11 +52,6 @@ export const RECORD_PROTOCOL_KEY_SIZES: Readonly<Record<RecordProtocol, number>>
   [ALTSRP_GCM_AES128]: AES128_KEY_SIZE,
 };
 
-/** True for a record protocol this library implements. */
-export function isRecordProtocol(value: string): value is RecordProtocol {
-  return value === ALTSRP_GCM_AES128_REKEY || value === ALTSRP_GCM_AES128;
-}
-
 /** Ciphertext and tag of one sealed record, kept apart so they can be written without a copy. */
 export interface SealedRecord {
   readonly ciphertext: Buffer;

@@ -137,6 +137,32 @@ describe('protected stream', () => {
   const expected = Buffer.concat(plaintexts);
   const wire = Buffer.concat(records('client', plaintexts));
 
+  test('a socket that ended or closed before the stream existed ends the stream (no hang after a peer shut down mid hand-over)', async () => {
+    const [ended, endedPeer] = await loopbackPair();
+    endedPeer.end();
+    ended.resume();
+    await once(ended, 'end');
+    const [closed, closedPeer] = await loopbackPair();
+    closedPeer.destroy();
+    await once(closed, 'close');
+    for (const socket of [ended, closed]) {
+      const stream = createProtectedStream(socket, {
+        recordProtocol: ALTSRP_GCM_AES128_REKEY,
+        keyData: KEY,
+        side: 'client',
+        writeFrameSize: FRAME,
+      });
+      stream.on('error', () => undefined);
+      stream.resume();
+      const [outcome] = await Promise.race([
+        once(stream, 'close').then(() => ['closed']),
+        new Promise<[string]>((resolve) => setTimeout(() => resolve(['still open']), 10_000).unref()),
+      ]);
+      assert.equal(outcome, 'closed');
+      socket.destroy();
+    }
+  });
+
   test('derived vector records from the wire are opened by a server-side stream', async () => {
     const v = loadVectors().derived_records.find((r) => r.name === 'cfake-client-preface');
     assert.ok(v);

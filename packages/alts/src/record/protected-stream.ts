@@ -144,6 +144,10 @@ export class ProtectedStream extends Duplex {
     socket.on('drain', () => this.#onSocketDrain());
     socket.on('finish', () => this.#onSocketFinish());
     socket.on('timeout', () => this.emit('timeout'));
+    // A peer may end or close right after its last handshake message, before these listeners
+    // existed: replay what we missed, or grpc-js would wait forever on a connection already gone.
+    if (socket.readableEnded) this.#socketEnded = true;
+    if (socket.destroyed) process.nextTick(() => this.#onSocketClose());
     socket.resume();
     process.nextTick(() => this.#pump());
   }

@@ -4,7 +4,10 @@
 //   2. the hostile-clients test with a 1 100-connect handshake flood, and the handshaker faults test;
 //   3. the soak: SOAK_RPCS (default 100 000) RPCs over 20 channels with reconnects and a server
 //      restart in the middle (in this process);
-// then prints ONE summary line and exits non-zero if any invariant failed.
+// then prints ONE summary line and exits non-zero if any invariant failed. Each printed invariant
+// can fail: duplicated_responses counts response messages on the wire per request (soak.ts's
+// ResponseLedger, shown to fire on a real duplicate by soak.test.ts), and good_errors=0 counts only
+// when good clients did call during the flood.
 // Knobs: FUZZ_SEED (default random, printed), STRESS_FUZZ_CASES (default 1 000 000, at least
 // 1 000), SOAK_RPCS (default 100 000, at least 1 000). A watchdog stops everything after 19 minutes.
 // Child output goes to a log file named at the start; failing children's tails are printed.
@@ -18,6 +21,8 @@ import { runSoak } from './soak.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const WATCHDOG_MS = 19 * 60_000;
+/** Past Node's 1 000 invalid HTTP/2 frames per session (see FLOOD in hostile.test.ts). */
+const HOSTILE_FLOOD = 1_100;
 
 function envInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name]?.trim();
@@ -101,7 +106,7 @@ say(`fuzzing done: ${fuzzRun} cases in ${((performance.now() - started) / 1000).
 
 // 2. Hostile clients (1 100-connect flood) and handshaker faults.
 const hostileCode = await runTestFile('test/dist/hardening/hostile.test.js', {
-  HOSTILE_FLOOD: '1100',
+  HOSTILE_FLOOD: String(HOSTILE_FLOOD),
   HARDENING_REPORT: hardeningReport,
 });
 if (hostileCode !== 0) failures.push('hostile clients');
@@ -126,7 +131,7 @@ const soak = await runSoak({
 const mib = (n: number) => (n / 2 ** 20).toFixed(1);
 const rssDrift = Math.abs(soak.rssEnd - soak.rssStart) / soak.rssStart;
 if (soak.lost !== 0) failures.push(`soak lost ${soak.lost}`);
-if (soak.duplicated !== 0) failures.push(`soak duplicated ${soak.duplicated}`);
+if (soak.duplicated !== 0) failures.push(`soak duplicated ${soak.duplicated} (${soak.duplicates})`);
 if (soak.wrong !== 0) failures.push(`soak wrong replies ${soak.wrong}`);
 if (soak.answered !== soak.rpcs) failures.push(`soak answered ${soak.answered} of ${soak.rpcs}`);
 if (soak.serverRestarts !== 1) failures.push('soak server restart did not happen');
@@ -144,6 +149,11 @@ const leaked =
 if (!(leaked === 0)) failures.push(`leaked handles ${leaked}`);
 const goodErrors = Number(hostile?.goodErrors ?? Number.NaN);
 if (!(goodErrors === 0)) failures.push(`good-client errors ${goodErrors}`);
+// Zero good errors proves nothing unless good clients called.
+if (!(Number(hostile?.goodCalls) > 0)) failures.push('no good-client calls during the attack');
+if (!(Number(hostile?.hostileConnections) >= HOSTILE_FLOOD)) {
+  failures.push(`hostile connections ${hostile?.hostileConnections ?? 'n/a'} < the ${HOSTILE_FLOOD} flood`);
+}
 
 const summary = [
   `STRESS ${failures.length === 0 ? 'PASS' : 'FAIL'}`,
@@ -156,6 +166,7 @@ const summary = [
   `soak_retries=${soak.retries}`,
   `lost_responses=${soak.lost}`,
   `duplicated_responses=${soak.duplicated}`,
+  `wrong_responses=${soak.wrong}`,
   `rss_start_mib=${mib(soak.rssStart)}`,
   `rss_end_mib=${mib(soak.rssEnd)}`,
   `heap_after_gc_mib=${mib(soak.heapStart)}->${mib(soak.heapEnd)}`,

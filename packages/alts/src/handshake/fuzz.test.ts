@@ -51,6 +51,13 @@ const GRPC_RUNS = Math.max(5, Math.min(3_000, Math.round(RUNS * 0.03)));
 const STUB_RUNS = Math.max(5, RUNS - 2 * GRPC_RUNS);
 /** How long a settled case may take to close its socket (the alert flush waits at most 1 s). */
 const CLOSE_WAIT_MS = 2_000;
+/**
+ * Handshake deadlines of the real-handshaker cases: a short one only where the handshaker hangs
+ * (the deadline is what ends those cases), and otherwise one no loaded machine misses, so an
+ * unmutated handshake can be required to succeed (at 200 ms it failed at load 9).
+ */
+const HANG_TIMEOUT_MS = 200;
+const SETTLED_TIMEOUT_MS = 5_000;
 
 function envInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -468,20 +475,23 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
             const accepted = once(listener, 'connection') as Promise<[Socket]>;
             const c = connect(port, '127.0.0.1');
             const [[s]] = await Promise.all([accepted, once(c, 'connect')]);
+            const hangs = mutations.some((m) => m.kind === 'hang');
+            const timeoutMs = hangs ? HANG_TIMEOUT_MS : SETTLED_TIMEOUT_MS;
             const base = {
               client: ref.client,
               handshakerAddress: fake.address,
               limiter,
-              timeoutMs: 200,
+              timeoutMs,
               maxFrameSize: 131072,
             };
+            const settleMs = timeoutMs + CLOSE_WAIT_MS;
             const results = await Promise.all([
               settleWithin(
                 runHandshake(c, { ...base, side: 'client', targetName: 'fuzz:1' }),
-                3_000,
+                settleMs,
                 'client',
               ),
-              settleWithin(runHandshake(s, { ...base, side: 'server' }), 3_000, 'server'),
+              settleWithin(runHandshake(s, { ...base, side: 'server' }), settleMs, 'server'),
             ]);
             const mutatesNothing = mutations.every((m) => m.kind === 'none');
             for (const [r, socket] of [

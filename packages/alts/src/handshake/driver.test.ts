@@ -472,6 +472,15 @@ describe('ALTS handshake driver', () => {
       for (let i = 0; i < 200 && fake.requests.length === 0; i++) await sleep(10);
       await sleep(50);
       assert.equal(limiter.active, 0, 'no slot while the first message is incomplete');
+      for (let i = 0; i < 200 && fake.open > 0; i++) await sleep(10);
+      assert.equal(fake.open, 0, 'no DoHandshake stream while the first message is incomplete');
+      slowPeer.write(CLIENT_INIT.subarray(1, 2));
+      for (let i = 0; i < 200 && fake.requests.length < 2; i++) await sleep(10);
+      assert.ok(
+        fake.requests[1]?.serverStart?.inBytes.equals(CLIENT_INIT.subarray(0, 2)),
+        'the next attempt starts afresh with every byte so far',
+      );
+      for (let i = 0; i < 200 && (fake.open > 0 || limiter.active > 0); i++) await sleep(10);
 
       const [c, s] = await socketPair();
       const done = await Promise.all([

@@ -211,8 +211,13 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
         );
       }
       if (!firstMessageComplete) {
+        // Until the peer's first message is whole it holds nothing of ours but its socket: no
+        // slot and no DoHandshake stream (the handshaker may cap streams per connection, and
+        // silent peers must not fill them). The bytes so far start a fresh stream next time.
         release();
         release = undefined;
+        stream.close({ cancel: false });
+        stream = undefined;
       }
       let received: Buffer;
       waitingForPeer = true;
@@ -221,19 +226,34 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
       } finally {
         waitingForPeer = false;
       }
-      sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
-      if (!firstMessageComplete && sent.length > MAX_FIRST_MESSAGE_BYTES) {
+      if (firstMessageComplete) {
+        sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
+        request = nextRequest(sent, performance.now() - lastWrite);
+        continue;
+      }
+      sent = Buffer.concat([sent, received]);
+      if (sent.length > MAX_FIRST_MESSAGE_BYTES) {
         throw new AltsError(
           'CONNECTION_REFUSED',
           `the peer's first handshake message is not complete after ${sent.length} bytes (limit ${MAX_FIRST_MESSAGE_BYTES})`,
         );
       }
-      request = nextRequest(sent, performance.now() - lastWrite);
+      request = serverStart(p, sent);
     }
-    const validated = validateResult(resp.result);
-    wipeKeyData(resp);
-    if (p.side === 'client')
-      checkTargetIdentity(validated.context.peerServiceAccount, p.targetServiceAccounts);
+    let validated: ValidatedResult;
+    try {
+      validated = validateResult(resp.result);
+    } finally {
+      wipeKeyData(resp);
+    }
+    if (p.side === 'client') {
+      try {
+        checkTargetIdentity(validated.context.peerServiceAccount, p.targetServiceAccounts);
+      } catch (err) {
+        validated.keyData.fill(0);
+        throw err;
+      }
+    }
     const unread = reader.detach();
     const leftover = unread.length > 0 ? Buffer.concat([extra, unread]) : Buffer.from(extra);
     const durationMs = performance.now() - started;

@@ -56,50 +56,50 @@ export function next(inBytes: Buffer): HandshakerReq {
 
 /** One DoHandshake stream driven in lock-step: send() resolves with the matching response. */
 export class Stream {
-  private readonly call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
-  private readonly responses: HandshakerResp[] = [];
-  private readonly waiters: Array<{ resolve: (r: HandshakerResp) => void; reject: (e: Error) => void }> = [];
-  private ended: StatusObject | undefined;
+  readonly #call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
+  readonly #responses: HandshakerResp[] = [];
+  readonly #waiters: Array<{ resolve: (r: HandshakerResp) => void; reject: (e: Error) => void }> = [];
+  #ended: StatusObject | undefined;
   /** The RPC's final status. */
   readonly status: Promise<StatusObject>;
 
   constructor(client: HandshakerServiceClient) {
-    this.call = client.doHandshake();
-    this.call.on('data', (r: HandshakerResp) => {
-      const waiter = this.waiters.shift();
+    this.#call = client.doHandshake();
+    this.#call.on('data', (r: HandshakerResp) => {
+      const waiter = this.#waiters.shift();
       if (waiter) waiter.resolve(r);
-      else this.responses.push(r);
+      else this.#responses.push(r);
     });
-    this.call.on('error', () => undefined); // the status carries it
+    this.#call.on('error', () => undefined); // the status carries it
     this.status = new Promise((resolve) => {
-      this.call.on('status', (s: StatusObject) => {
-        this.ended = s;
-        for (const w of this.waiters.splice(0)) w.reject(new Error(`stream ended: ${s.code} ${s.details}`));
+      this.#call.on('status', (s: StatusObject) => {
+        this.#ended = s;
+        for (const w of this.#waiters.splice(0)) w.reject(new Error(`stream ended: ${s.code} ${s.details}`));
         resolve(s);
       });
     });
   }
 
   send(req: HandshakerReq): Promise<HandshakerResp> {
-    this.call.write(req);
-    const ready = this.responses.shift();
+    this.#call.write(req);
+    const ready = this.#responses.shift();
     if (ready) return Promise.resolve(ready);
-    if (this.ended)
-      return Promise.reject(new Error(`stream ended: ${this.ended.code} ${this.ended.details}`));
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.#ended)
+      return Promise.reject(new Error(`stream ended: ${this.#ended.code} ${this.#ended.details}`));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   /** Responses nobody asked for (a service must send none). */
   get unsolicited(): number {
-    return this.responses.length;
+    return this.#responses.length;
   }
 
   cancel(): void {
-    this.call.cancel();
+    this.#call.cancel();
   }
 
   end(): void {
-    this.call.end();
+    this.#call.end();
   }
 }
 

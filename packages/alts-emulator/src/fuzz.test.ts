@@ -43,9 +43,9 @@ import {
   type HandshakerServiceServer,
 } from '@grpc-alts/handshaker-proto';
 import fc from 'fast-check';
+import type { LocalIdentity } from './certificate.js';
 import { startEmulator } from './emulator.js';
 import { readDisabledServiceAccounts } from './iam.js';
-import type { LocalIdentity } from './protocol.js';
 import { createHandshakerService } from './service.js';
 import { openIdentity, openTrustRoot, type TrustRoot } from './trust.js';
 

@@ -1,10 +1,23 @@
 // The two roles of the peer-to-peer handshake as synchronous state machines over whole
 // messages (README "Handshake"): ClientInit → ServerInit + ServerFinished → ClientFinished.
-// Buffering, policy (targets, IAM) and the gRPC side live in service.ts.
+// Buffering and reassembly live in exchange.ts, policy (targets, IAM) in policy.ts and the gRPC
+// side in service.ts.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
+import { type LocalIdentity, type TrustAnchor, verifyCertificate } from './certificate.js';
 import { HandshakeError, malformed, unauthenticated } from './errors.js';
+import {
+  finishedKeys,
+  keyData,
+  mac,
+  macEquals,
+  sharedSecret,
+  signTranscript,
+  transcriptHash,
+  verifyTranscript,
+} from './key-schedule.js';
+import { rawPublicKey } from './keys.js';
 import {
   clientFinishedSignedPrefix,
   decodeClientFinished,
@@ -15,23 +28,9 @@ import {
   encodeClientInit,
   encodeServerFinished,
   encodeServerInit,
-  finishedKeys,
-  keyData,
-  type LocalIdentity,
-  MessageType,
-  mac,
-  macEquals,
-  messageName,
-  type RawMessage,
-  rawPublicKey,
-  sharedSecret,
-  signTranscript,
-  type TrustAnchor,
-  transcriptHash,
-  verifyCertificate,
-  verifyTranscript,
-} from './protocol.js';
+} from './messages.js';
 import { quoteList } from './quote.js';
+import { MessageType, messageName, type RawMessage } from './wire.js';
 
 /** What one side brings to the handshake, taken from its start request. */
 export interface Offer {
@@ -70,17 +69,19 @@ function ephemeralKey(): KeyObject {
 export class ClientHandshake {
   /** The first message to send to the server. */
   readonly clientInit: Buffer;
-  private readonly ephemeral = ephemeralKey();
-  private verified:
+  readonly #ephemeral = ephemeralKey();
+  readonly #local: LocalIdentity;
+  readonly #anchor: TrustAnchor;
+  readonly #offer: Offer;
+  #verified:
     | { serverInit: Buffer; serverFinished: Buffer; secret: Buffer; clientKey: Buffer; server: Established }
     | undefined;
 
-  constructor(
-    private readonly local: LocalIdentity,
-    private readonly anchor: TrustAnchor,
-    private readonly offer: Offer,
-  ) {
-    this.clientInit = encodeClientInit({ ...offer, ephemeralKey: rawPublicKey(this.ephemeral) });
+  constructor(local: LocalIdentity, anchor: TrustAnchor, offer: Offer) {
+    this.#local = local;
+    this.#anchor = anchor;
+    this.#offer = offer;
+    this.clientInit = encodeClientInit({ ...offer, ephemeralKey: rawPublicKey(this.#ephemeral) });
   }
 
   /**
@@ -93,14 +94,14 @@ export class ClientHandshake {
     expectType(serverFinished, MessageType.SERVER_FINISHED);
     const si = decodeServerInit(serverInit.body);
     const sf = decodeServerFinished(serverFinished.body);
-    if (!this.offer.applicationProtocols.includes(si.applicationProtocol)) {
-      throw noCommon('application protocol', this.offer.applicationProtocols, [si.applicationProtocol]);
+    if (!this.#offer.applicationProtocols.includes(si.applicationProtocol)) {
+      throw noCommon('application protocol', this.#offer.applicationProtocols, [si.applicationProtocol]);
     }
-    if (!this.offer.recordProtocols.includes(si.recordProtocol)) {
-      throw noCommon('record protocol', this.offer.recordProtocols, [si.recordProtocol]);
+    if (!this.#offer.recordProtocols.includes(si.recordProtocol)) {
+      throw noCommon('record protocol', this.#offer.recordProtocols, [si.recordProtocol]);
     }
-    const { serviceAccount, identityKey } = verifyCertificate(si.certificate, this.anchor);
-    const secret = sharedSecret(this.ephemeral, si.ephemeralKey);
+    const { serviceAccount, identityKey } = verifyCertificate(si.certificate, this.#anchor);
+    const secret = sharedSecret(this.#ephemeral, si.ephemeralKey);
     const initHash = transcriptHash(this.clientInit, serverInit.raw);
     // The certificate's account is not named: the peer may have replayed someone else's.
     if (!verifyTranscript('server', initHash, identityKey, sf.signature)) {
@@ -109,7 +110,7 @@ export class ClientHandshake {
     const keys = finishedKeys(secret, initHash);
     const expected = mac(keys.server, transcriptHash(this.clientInit, serverInit.raw, sf.signature));
     if (!macEquals(expected, sf.mac)) throw unauthenticated('ServerFinished: bad MAC');
-    this.verified = {
+    this.#verified = {
       // Copies: the caller's buffers may be views into its reassembly buffer.
       serverInit: Buffer.from(serverInit.raw),
       serverFinished: Buffer.from(serverFinished.raw),
@@ -129,13 +130,13 @@ export class ClientHandshake {
 
   /** Signs and MACs the transcript; returns ClientFinished and the connection's keys. */
   finish(): { clientFinished: Buffer; established: Established } {
-    const v = this.verified;
+    const v = this.#verified;
     if (v === undefined) throw new Error('finish() before verifyServerFlight()');
-    const prefix = clientFinishedSignedPrefix(this.local.certificate);
+    const prefix = clientFinishedSignedPrefix(this.#local.certificate);
     const signature = signTranscript(
       'client',
       transcriptHash(this.clientInit, v.serverInit, v.serverFinished, prefix),
-      this.local.privateKey,
+      this.#local.privateKey,
     );
     const tag = mac(
       v.clientKey,
@@ -151,7 +152,10 @@ export class ClientHandshake {
 }
 
 export class ServerHandshake {
-  private responded:
+  readonly #local: LocalIdentity;
+  readonly #anchor: TrustAnchor;
+  readonly #accept: Offer;
+  #responded:
     | {
         clientInit: Buffer;
         serverFlight: Buffer;
@@ -161,11 +165,11 @@ export class ServerHandshake {
       }
     | undefined;
 
-  constructor(
-    private readonly local: LocalIdentity,
-    private readonly anchor: TrustAnchor,
-    private readonly accept: Offer,
-  ) {}
+  constructor(local: LocalIdentity, anchor: TrustAnchor, accept: Offer) {
+    this.#local = local;
+    this.#anchor = anchor;
+    this.#accept = accept;
+  }
 
   /**
    * Negotiates protocols from ClientInit (the client's preference order wins) and returns the
@@ -175,31 +179,31 @@ export class ServerHandshake {
     expectType(clientInit, MessageType.CLIENT_INIT);
     const ci = decodeClientInit(clientInit.body);
     const applicationProtocol = ci.applicationProtocols.find((p) =>
-      this.accept.applicationProtocols.includes(p),
+      this.#accept.applicationProtocols.includes(p),
     );
     if (applicationProtocol === undefined) {
-      throw noCommon('application protocol', ci.applicationProtocols, this.accept.applicationProtocols);
+      throw noCommon('application protocol', ci.applicationProtocols, this.#accept.applicationProtocols);
     }
-    const recordProtocol = ci.recordProtocols.find((p) => this.accept.recordProtocols.includes(p));
+    const recordProtocol = ci.recordProtocols.find((p) => this.#accept.recordProtocols.includes(p));
     if (recordProtocol === undefined) {
-      throw noCommon('record protocol', ci.recordProtocols, this.accept.recordProtocols);
+      throw noCommon('record protocol', ci.recordProtocols, this.#accept.recordProtocols);
     }
     const ephemeral = ephemeralKey();
     const secret = sharedSecret(ephemeral, ci.ephemeralKey);
     const serverInit = encodeServerInit({
       ephemeralKey: rawPublicKey(ephemeral),
-      rpcVersions: this.accept.rpcVersions,
-      maxFrameSize: this.accept.maxFrameSize,
+      rpcVersions: this.#accept.rpcVersions,
+      maxFrameSize: this.#accept.maxFrameSize,
       applicationProtocol,
       recordProtocol,
-      certificate: this.local.certificate,
+      certificate: this.#local.certificate,
     });
     const initHash = transcriptHash(clientInit.raw, serverInit);
     const keys = finishedKeys(secret, initHash);
-    const signature = signTranscript('server', initHash, this.local.privateKey);
+    const signature = signTranscript('server', initHash, this.#local.privateKey);
     const tag = mac(keys.server, transcriptHash(clientInit.raw, serverInit, signature));
     const serverFlight = Buffer.concat([serverInit, encodeServerFinished({ signature, mac: tag })]);
-    this.responded = {
+    this.#responded = {
       clientInit: Buffer.from(clientInit.raw),
       serverFlight,
       secret,
@@ -216,11 +220,11 @@ export class ServerHandshake {
 
   /** Authenticates the client (certificate, signature, MAC); returns the connection's keys. */
   verifyClientFinished(clientFinished: RawMessage): Established {
-    const r = this.responded;
+    const r = this.#responded;
     if (r === undefined) throw new Error('verifyClientFinished() before respond()');
     expectType(clientFinished, MessageType.CLIENT_FINISHED);
     const cf = decodeClientFinished(clientFinished.body);
-    const { serviceAccount, identityKey } = verifyCertificate(cf.certificate, this.anchor);
+    const { serviceAccount, identityKey } = verifyCertificate(cf.certificate, this.#anchor);
     const signed = transcriptHash(r.clientInit, r.serverFlight, cf.signedPrefix);
     // The certificate's account is not named: the peer may have replayed someone else's.
     if (!verifyTranscript('client', signed, identityKey, cf.signature)) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { HandshakerResp, HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
+import { keyIdOf, verifyCertificate } from './certificate.js';
 import {
   clientStart,
   collect,
@@ -24,6 +25,7 @@ import {
 } from './driver.test.util.js';
 import { startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount, MAX_IAM_FILE_BYTES } from './iam.js';
+import { rawPublicKey } from './keys.js';
 import {
   clientFinishedSignedPrefix,
   decodeAlert,
@@ -31,13 +33,9 @@ import {
   encodeClientFinished,
   encodeServerFinished,
   encodeServerInit,
-  keyIdOf,
-  MessageType,
-  rawPublicKey,
-  takeMessage,
-  verifyCertificate,
-} from './protocol.js';
+} from './messages.js';
 import { openTrustRoot } from './trust.js';
+import { MessageType, takeMessage } from './wire.js';
 
 const SERVER = 'server@project.iam.gserviceaccount.com';
 const CLIENT = 'client@project.iam.gserviceaccount.com';

@@ -1,23 +1,18 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { HandshakeError } from './errors.js';
-import { ClientHandshake, type Offer, ServerHandshake } from './handshake.js';
 import {
-  decodeAlert,
-  encodeAlert,
-  HEADER_BYTES,
   issueCertificate,
-  KEY_DATA_BYTES,
   keyIdOf,
   type LocalIdentity,
-  MAX_BODY_BYTES,
-  MessageType,
-  type RawMessage,
   type TrustAnchor,
-  takeMessage,
   verifyCertificate,
-} from './protocol.js';
+} from './certificate.js';
+import { HandshakeError } from './errors.js';
+import { ClientHandshake, type Offer, ServerHandshake } from './handshake.js';
+import { KEY_DATA_BYTES } from './key-schedule.js';
+import { decodeAlert, encodeAlert } from './messages.js';
+import { HEADER_BYTES, MAX_BODY_BYTES, MessageType, type RawMessage, takeMessage } from './wire.js';
 
 const OFFER: Offer = {
   applicationProtocols: ['grpc'],

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { verifyCertificate } from './certificate.js';
 import { tempStateDir } from './driver.test.util.js';
 import { disableServiceAccount, enableServiceAccount, readDisabledServiceAccounts } from './iam.js';
-import { verifyCertificate } from './protocol.js';
 import { openIdentity, openTrustRoot } from './trust.js';
 
 const cleanups: Array<() => Promise<void>> = [];

@@ -2,16 +2,15 @@
 // certificate per service account, created on first use.
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { checkServiceAccount } from './identity.js';
 import {
-  ed25519PrivateKeyFromPem,
   issueCertificate,
   keyIdOf,
   type LocalIdentity,
-  rawPublicKey,
   type TrustAnchor,
   verifyCertificate,
-} from './protocol.js';
+} from './certificate.js';
+import { checkServiceAccount } from './identity.js';
+import { ed25519PrivateKeyFromPem, rawPublicKey } from './keys.js';
 import { quote } from './quote.js';
 import { createExclusive, openPrivateDir, readStateFile } from './state-dir.js';
 

@@ -1,0 +1,85 @@
+// Identity certificates (README.md "Trust model"): the trust root signs one certificate per
+// service account, binding it to that identity's Ed25519 key; a peer's certificate is checked
+// against the root before its service account means anything.
+import { createHash, type KeyObject, sign, verify } from 'node:crypto';
+import { malformed, unauthenticated } from './errors.js';
+import { checkServiceAccount, comparableServiceAccount, MAX_IDENTITY_BYTES } from './identity.js';
+import { ED25519_KEY_BYTES, ED25519_SIGNATURE_BYTES, publicKeyFromRaw, rawPublicKey } from './keys.js';
+import { Reader, Writer } from './wire.js';
+
+/** Root key id: the first 8 bytes of SHA-256 of the root's raw public key (diagnostics only). */
+const KEY_ID_BYTES = 8;
+const CERTIFICATE_VERSION = 1;
+/** Domain separation: the root's signature covers this label first (key-schedule.ts has the others). */
+const CERTIFICATE_LABEL = Buffer.from('alts-emulator v1 identity certificate\0', 'latin1');
+
+/** Longest encoded certificate: fixed fields + the longest identity. */
+export const MAX_CERTIFICATE_BYTES =
+  1 + KEY_ID_BYTES + ED25519_KEY_BYTES + 2 + MAX_IDENTITY_BYTES + ED25519_SIGNATURE_BYTES;
+
+export function keyIdOf(rootPublicKey: KeyObject): Buffer {
+  return createHash('sha256').update(rawPublicKey(rootPublicKey)).digest().subarray(0, KEY_ID_BYTES);
+}
+
+/** The trust root as verifiers see it. */
+export interface TrustAnchor {
+  readonly publicKey: KeyObject;
+  readonly keyId: Buffer;
+}
+
+/** An identity this emulator may speak for: its signing key and the certificate for it. */
+export interface LocalIdentity {
+  readonly serviceAccount: string;
+  readonly privateKey: KeyObject;
+  readonly certificate: Buffer;
+}
+
+function certificateBody(keyId: Buffer, identityKey: Buffer, serviceAccount: string): Buffer {
+  return new Writer().u8(CERTIFICATE_VERSION).fixed(keyId).fixed(identityKey).str16(serviceAccount).build();
+}
+
+/** Issues the certificate binding `serviceAccount` to `identityPublicKey`, signed by the root. */
+export function issueCertificate(
+  rootPrivateKey: KeyObject,
+  serviceAccount: string,
+  identityPublicKey: KeyObject,
+): Buffer {
+  checkServiceAccount(serviceAccount);
+  const body = certificateBody(keyIdOf(rootPrivateKey), rawPublicKey(identityPublicKey), serviceAccount);
+  const signature = sign(null, Buffer.concat([CERTIFICATE_LABEL, body]), rootPrivateKey);
+  return Buffer.concat([body, signature]);
+}
+
+/** Checks a certificate against the trust anchor; returns the identity it vouches for. */
+export function verifyCertificate(
+  certificate: Buffer,
+  anchor: TrustAnchor,
+): { serviceAccount: string; identityKey: KeyObject } {
+  const r = new Reader(certificate, 'certificate');
+  const version = r.u8();
+  if (version !== CERTIFICATE_VERSION) throw malformed(`unsupported certificate version ${version}`);
+  const keyId = r.fixed(KEY_ID_BYTES);
+  const identityKey = r.fixed(ED25519_KEY_BYTES);
+  const serviceAccount = r.str16(MAX_IDENTITY_BYTES, 'service account');
+  const bodyEnd = r.position;
+  const signature = r.fixed(ED25519_SIGNATURE_BYTES);
+  r.end();
+  // The service account is not named in these errors: until the root's signature is checked it
+  // is whatever the peer wrote (issue 13, finding 3).
+  if (!keyId.equals(anchor.keyId)) {
+    throw unauthenticated(
+      "the peer's certificate was issued by another trust root " +
+        `(root key id ${keyId.toString('hex')}, ours ${anchor.keyId.toString('hex')})`,
+    );
+  }
+  const signed = Buffer.concat([CERTIFICATE_LABEL, certificate.subarray(0, bodyEnd)]);
+  if (!verify(null, signed, anchor.publicKey, signature)) {
+    throw unauthenticated("the peer's certificate has a bad signature");
+  }
+  if (comparableServiceAccount(serviceAccount) === undefined) {
+    throw unauthenticated(
+      "the peer's certificate is for a service account outside visible ASCII, which matches no identity",
+    );
+  }
+  return { serviceAccount, identityKey: publicKeyFromRaw('Ed25519', identityKey) };
+}

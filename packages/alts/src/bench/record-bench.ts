@@ -17,12 +17,8 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as tlsCreateServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import {
-  ALTSRP_GCM_AES128_REKEY,
-  createRecordCrypter,
-  REKEY_KEY_SIZE,
-  type SealedRecord,
-} from '../record/crypter.js';
+import { ALTSRP_GCM_AES128_REKEY, REKEY_KEY_SIZE, type Side } from '../constants.js';
+import { createRecordCrypter, type SealedRecord } from '../record/crypter.js';
 import { createProtectedStream } from '../record/protected-stream.js';
 
 const MICRO_SIZES = [1024, 4096, 16 * 1024, 64 * 1024, 1024 * 1024];
@@ -60,7 +56,7 @@ function argValue(args: string[], name: string): string | undefined {
 
 // ---------------------------------------------------------------- child processes
 
-function wrap(socket: Socket, transport: Transport, side: 'client' | 'server', frameSize: number): Duplex {
+function wrap(socket: Socket, transport: Transport, side: Side, frameSize: number): Duplex {
   if (transport !== 'alts') return socket;
   return createProtectedStream(socket, {
     recordProtocol: ALTSRP_GCM_AES128_REKEY,

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_FRAME_SIZE } from '../constants.js';
 import { AltsError } from '../errors.js';
 import {
   checkPlatform,
@@ -5,7 +6,7 @@ import {
   type ResolvedHandshaker,
   resolveHandshakerAddress,
 } from '../handshake/config.js';
-import { DEFAULT_MAX_FRAME_SIZE, MAX_WRITE_FRAME_SIZE, MIN_FRAME_SIZE } from '../record/frame.js';
+import { checkFrameSize } from '../record/frame.js';
 import { assertGrpcJsCompatible } from './compat.js';
 
 /** Options both sides share. */
@@ -37,16 +38,7 @@ export function resolveCommon(options: AltsCommonOptions, defaultTimeoutMs: numb
   const handshaker = resolveHandshakerAddress(options.handshakerServiceAddress);
   checkPlatform(handshaker);
   const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-  if (
-    !Number.isInteger(maxFrameSize) ||
-    maxFrameSize < MIN_FRAME_SIZE ||
-    maxFrameSize > MAX_WRITE_FRAME_SIZE
-  ) {
-    throw new AltsError(
-      'INVALID_ARGUMENT',
-      `maxFrameSize must be an integer in [${MIN_FRAME_SIZE}, ${MAX_WRITE_FRAME_SIZE}], got ${maxFrameSize}`,
-    );
-  }
+  checkFrameSize('maxFrameSize', maxFrameSize);
   return {
     handshaker,
     timeoutMs: checkTimeout('handshakeTimeoutMs', options.handshakeTimeoutMs, defaultTimeoutMs),

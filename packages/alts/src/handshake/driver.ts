@@ -5,18 +5,18 @@ import {
   type HandshakerResp,
   type HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
+import {
+  ALTS_APPLICATION_PROTOCOL,
+  ALTSRP_GCM_AES128_REKEY,
+  LOCAL_RPC_VERSIONS,
+  type Side,
+} from '../constants.js';
 import { AltsError, quoteUntrusted } from '../errors.js';
 import { trace } from '../trace.js';
 import { HandshakerStream } from './handshaker-client.js';
 import { canonicalSet, serviceAccountIn } from './identity.js';
 import { abortReason, type HandshakeLimiter } from './limiter.js';
-import {
-  ALTS_APPLICATION_PROTOCOL,
-  ALTS_RECORD_PROTOCOL,
-  LOCAL_RPC_VERSIONS,
-  type ValidatedResult,
-  validateResult,
-} from './result.js';
+import { type ValidatedResult, validateResult } from './result.js';
 import { HANDSHAKE_READ_LIMIT, SocketReader } from './socket-reader.js';
 
 /**
@@ -33,7 +33,7 @@ export const MAX_FIRST_MESSAGE_BYTES = HANDSHAKE_READ_LIMIT;
 const ALERT_FLUSH_MS = 1_000;
 
 export interface HandshakeParams {
-  side: 'client' | 'server';
+  side: Side;
   client: HandshakerServiceClient;
   /** For messages only. */
   handshakerAddress: string;
@@ -62,7 +62,7 @@ function clientStart(p: HandshakeParams): HandshakerReq {
     clientStart: {
       handshakeSecurityProtocol: HandshakeProtocol.ALTS,
       applicationProtocols: [ALTS_APPLICATION_PROTOCOL],
-      recordProtocols: [ALTS_RECORD_PROTOCOL],
+      recordProtocols: [ALTSRP_GCM_AES128_REKEY],
       targetIdentities: (p.targetServiceAccounts ?? []).map((serviceAccount) => ({
         serviceAccount,
         attributes: {},
@@ -84,7 +84,7 @@ function serverStart(p: HandshakeParams, inBytes: Buffer): HandshakerReq {
     serverStart: {
       applicationProtocols: [ALTS_APPLICATION_PROTOCOL],
       handshakeParameters: {
-        [HandshakeProtocol.ALTS]: { recordProtocols: [ALTS_RECORD_PROTOCOL], localIdentities: [] },
+        [HandshakeProtocol.ALTS]: { recordProtocols: [ALTSRP_GCM_AES128_REKEY], localIdentities: [] },
       },
       inBytes,
       localEndpoint: undefined,

@@ -37,6 +37,14 @@ import {
   HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
 import fc from 'fast-check';
+import {
+  ALTS_APPLICATION_PROTOCOL,
+  ALTSRP_GCM_AES128,
+  ALTSRP_GCM_AES128_REKEY,
+  LOCAL_RPC_VERSIONS,
+  REKEY_KEY_SIZE,
+  type Side,
+} from '../constants.js';
 import { AltsError } from '../errors.js';
 import { FakeSocket } from '../record/support.test.shared.js';
 import { type FakeHandshaker, startFakeHandshaker } from '../testing/fake-handshaker.js';
@@ -145,15 +153,15 @@ type StepSpec =
 
 const resultArb = fc.record({
   recordProtocol: fc.oneof(
-    { weight: 6, arbitrary: fc.constant('ALTSRP_GCM_AES128_REKEY') },
+    { weight: 6, arbitrary: fc.constant(ALTSRP_GCM_AES128_REKEY) },
     {
       weight: 1,
-      arbitrary: fc.constantFrom('ALTSRP_GCM_AES128', '', 'altsrp_gcm_aes128_rekey', 'ALTSRP_GMAC_128'),
+      arbitrary: fc.constantFrom(ALTSRP_GCM_AES128, '', 'altsrp_gcm_aes128_rekey', 'ALTSRP_GMAC_128'),
     },
     { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
   ),
   keyLength: fc.oneof(
-    { weight: 4, arbitrary: fc.constantFrom(44, 128) },
+    { weight: 4, arbitrary: fc.constantFrom(REKEY_KEY_SIZE, 128) },
     { weight: 2, arbitrary: fc.nat(200) },
   ),
   versions: fc.constantFrom('valid', 'valid', 'valid', 'absent', 'incompatible', 'inverted', 'partial'),
@@ -187,7 +195,7 @@ function version(major: number, minor: number) {
 function buildResult(r: NonNullable<RespSpec['result']>): HandshakerResult {
   const versions =
     r.versions === 'valid'
-      ? { maxRpcVersion: version(2, 1), minRpcVersion: version(2, 1) }
+      ? LOCAL_RPC_VERSIONS
       : r.versions === 'incompatible'
         ? { maxRpcVersion: version(3, 0), minRpcVersion: version(3, 0) }
         : r.versions === 'inverted'
@@ -196,7 +204,7 @@ function buildResult(r: NonNullable<RespSpec['result']>): HandshakerResult {
             ? { maxRpcVersion: version(2, 1), minRpcVersion: undefined }
             : undefined;
   return {
-    applicationProtocol: 'grpc',
+    applicationProtocol: ALTS_APPLICATION_PROTOCOL,
     recordProtocol: r.recordProtocol,
     keyData: Buffer.alloc(r.keyLength, 7),
     peerIdentity: r.identities ? { serviceAccount: 'peer@fuzz', attributes: {} } : undefined,
@@ -300,7 +308,7 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
     let successes = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom<'client' | 'server'>('client', 'server'),
+        fc.constantFrom<Side>('client', 'server'),
         fc.array(stepArb, { minLength: 1, maxLength: 5 }),
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 80 }), { maxLength: 4 }),
         fc.constantFrom('eof', 'eof', 'eof', 'eof', 'eof', 'eof', 'eof', 'open'),
@@ -447,7 +455,7 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
                     : undefined;
                 case 'short-key':
                   return def.result
-                    ? { ...def, result: { ...def.result, keyData: Buffer.alloc(m.n % 44) } }
+                    ? { ...def, result: { ...def.result, keyData: Buffer.alloc(m.n % REKEY_KEY_SIZE) } }
                     : undefined;
                 case 'record-protocol':
                   return def.result
@@ -578,8 +586,8 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
             bytesConsumed: 0,
             status: { code: 0, details: '' },
             result: buildResult({
-              recordProtocol: 'ALTSRP_GCM_AES128_REKEY',
-              keyLength: 44,
+              recordProtocol: ALTSRP_GCM_AES128_REKEY,
+              keyLength: REKEY_KEY_SIZE,
               versions: 'valid',
               maxFrameSize: 0,
               identities: true,

@@ -1,3 +1,4 @@
+import type { Side } from '../constants.js';
 import { AltsError } from '../errors.js';
 import { maxConcurrentHandshakes } from './config.js';
 
@@ -64,13 +65,13 @@ export function abortReason(signal: AbortSignal): AltsError {
     : new AltsError('CANCELLED', 'the ALTS handshake was cancelled', { cause: signal.reason });
 }
 
-const processLimiters: Partial<Record<'client' | 'server', HandshakeLimiter>> = {};
+const processLimiters: Partial<Record<Side, HandshakeLimiter>> = {};
 
 /**
  * The process-wide limiter of one direction (client and server handshakes are counted apart, as
  * in grpc-go and C-core), sized once from GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES.
  */
-export function handshakeLimiter(side: 'client' | 'server'): HandshakeLimiter {
+export function handshakeLimiter(side: Side): HandshakeLimiter {
   processLimiters[side] ??= new HandshakeLimiter(maxConcurrentHandshakes());
   return processLimiters[side];
 }

@@ -1,17 +1,6 @@
 import type { HandshakerResult, RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
+import { ALTSRP_GCM_AES128_REKEY, LOCAL_RPC_VERSIONS, REKEY_KEY_SIZE } from '../constants.js';
 import { AltsError, quoteUntrusted } from '../errors.js';
-
-/** The only record protocol gRPC negotiates today (docs/protocol.md §4.1). */
-export const ALTS_RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
-export const ALTS_APPLICATION_PROTOCOL = 'grpc';
-/** 32-byte KDF key + 12-byte nonce mask (go keyLength, java KEY_LENGTH, core kAltsAes128GcmRekeyKeyLength). */
-export const REKEY_KEY_DATA_BYTES = 44;
-
-/** What every implementation sends: max and min RPC protocol version 2.1 (docs/protocol.md §8). */
-export const LOCAL_RPC_VERSIONS: RpcProtocolVersions = {
-  maxRpcVersion: { major: 2, minor: 1 },
-  minRpcVersion: { major: 2, minor: 1 },
-};
 
 /** Security levels of the ALTS context, named as in transport_security_common.proto. */
 export type SecurityLevelName = 'SECURITY_NONE' | 'INTEGRITY_ONLY' | 'INTEGRITY_AND_PRIVACY';
@@ -79,16 +68,16 @@ function versions(v: RpcProtocolVersions): { max: RpcVersion; min: RpcVersion } 
 
 /** The checks of docs/protocol.md §3.13, strictest of the three libraries where they differ in our favour. */
 export function validateResult(result: HandshakerResult): ValidatedResult {
-  if (result.recordProtocol !== ALTS_RECORD_PROTOCOL) {
+  if (result.recordProtocol !== ALTSRP_GCM_AES128_REKEY) {
     throw new AltsError(
       'BAD_HANDSHAKER_RESPONSE',
-      `unknown resulted record protocol "${quoteUntrusted(result.recordProtocol)}": expected ${ALTS_RECORD_PROTOCOL}`,
+      `unknown resulted record protocol "${quoteUntrusted(result.recordProtocol)}": expected ${ALTSRP_GCM_AES128_REKEY}`,
     );
   }
-  if (result.keyData.length < REKEY_KEY_DATA_BYTES) {
+  if (result.keyData.length < REKEY_KEY_SIZE) {
     throw new AltsError(
       'BAD_HANDSHAKER_RESPONSE',
-      `the handshaker returned ${result.keyData.length} bytes of key data; ${REKEY_KEY_DATA_BYTES} are needed`,
+      `the handshaker returned ${result.keyData.length} bytes of key data; ${REKEY_KEY_SIZE} are needed`,
     );
   }
   // C-core's checks (docs/protocol.md §3.13), which go and java skip: without them an open server
@@ -115,7 +104,7 @@ export function validateResult(result: HandshakerResult): ValidatedResult {
       peerRpcVersions: peer,
       peerAttributes: Object.freeze({ ...(result.peerIdentity?.attributes ?? {}) }),
     },
-    keyData: Buffer.from(result.keyData.subarray(0, REKEY_KEY_DATA_BYTES)),
+    keyData: Buffer.from(result.keyData.subarray(0, REKEY_KEY_SIZE)),
     peerMaxFrameSize: result.maxFrameSize,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The 12-byte per-direction frame counter that becomes the AES-GCM nonce (docs/protocol.md §4.3).
  */
+import type { Side } from '../constants.js';
 import { AltsError } from '../errors.js';
 
 /** Counter size: one AES-GCM nonce (go `counterLen`, java `COUNTER_LENGTH`). */
@@ -14,8 +15,6 @@ export const REKEY_COUNTER_OVERFLOW_LENGTH = 8;
 /** Counted bytes for ALTSRP_GCM_AES128: 2^40 frames (go `overflowLenAES128GCM`). */
 export const PLAIN_COUNTER_OVERFLOW_LENGTH = 5;
 
-/** Which side of the connection owns the counter. */
-export type Side = 'client' | 'server';
 /** Whether the counter numbers the frames we send or the frames we receive. */
 export type Direction = 'outbound' | 'inbound';
 

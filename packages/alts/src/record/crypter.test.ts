@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { AltsError } from '../errors.js';
 import {
   ALTSRP_GCM_AES128,
   ALTSRP_GCM_AES128_REKEY,
+  RECORD_PROTOCOL_KEY_SIZES,
+  REKEY_KEY_SIZE,
+  type RecordProtocol,
+} from '../constants.js';
+import { AltsError } from '../errors.js';
+import {
   createPlainAead,
   createRecordCrypter,
-  RECORD_PROTOCOL_KEY_SIZES,
   REKEY_KDF_COUNTER_OFFSET,
   REKEY_KDF_COUNTER_SIZE,
   REKEY_KDF_KEY_SIZE,
-  REKEY_KEY_SIZE,
-  type RecordProtocol,
   RekeyAead,
 } from './crypter.js';
 import { FRAME_TAG_SIZE, parseFrames, serializeFrame } from './frame.js';

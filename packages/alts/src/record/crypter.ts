@@ -12,6 +12,14 @@ import {
   type DecipherGCM,
   type KeyObject,
 } from 'node:crypto';
+import {
+  AES128_KEY_SIZE,
+  ALTSRP_GCM_AES128,
+  ALTSRP_GCM_AES128_REKEY,
+  REKEY_KEY_SIZE,
+  type RecordProtocol,
+  type Side,
+} from '../constants.js';
 import { AltsError } from '../errors.js';
 import {
   COUNTER_SIZE,
@@ -19,38 +27,21 @@ import {
   type FrameCounter,
   PLAIN_COUNTER_OVERFLOW_LENGTH,
   REKEY_COUNTER_OVERFLOW_LENGTH,
-  type Side,
 } from './counter.js';
 import { FRAME_TAG_SIZE } from './frame.js';
 
-/** The record protocol every gRPC library negotiates today (docs/protocol.md §4.1). */
-export const ALTSRP_GCM_AES128_REKEY = 'ALTSRP_GCM_AES128_REKEY';
-/** The legacy record protocol without rekeying (go `aes128gcm.go`; never requested by go/java/core). */
-export const ALTSRP_GCM_AES128 = 'ALTSRP_GCM_AES128';
-export type RecordProtocol = typeof ALTSRP_GCM_AES128_REKEY | typeof ALTSRP_GCM_AES128;
-
-/** KDF key (32) plus nonce mask (12) (go `keyLength`, java `KEY_LENGTH = 32 + 12`, core `kAltsAes128GcmRekeyKeyLength`). */
-export const REKEY_KEY_SIZE = 44;
 /** HMAC-SHA256 key at the front of the rekey key data (go `kdfKeyLen`, java `KDF_KEY_LENGTH`). */
 export const REKEY_KDF_KEY_SIZE = 32;
 /** First nonce byte fed to the KDF: bytes 0–1 are the frame index within a 2^16 window (go `kdfCounterOffset`). */
 export const REKEY_KDF_COUNTER_OFFSET = 2;
 /** Nonce bytes fed to the KDF (go `kdfCounterLen`, java `KDF_COUNTER_LENGTH`). */
 export const REKEY_KDF_COUNTER_SIZE = 6;
-/** AES-128 key size, for both the plain key and each derived key (go `aeadKeyLen`). */
-export const AES128_KEY_SIZE = 16;
 /** GCM nonce size; the counter is one nonce (go `nonceLen`). */
 export const GCM_NONCE_SIZE = COUNTER_SIZE;
 /** HKDF-Expand's first block counter byte: T(1) = HMAC(PRK, info ‖ 0x01) (RFC 5869 §2.3; docs/protocol.md §4.4). */
 const HKDF_FIRST_BLOCK = 0x01;
 
 const GCM_OPTIONS: CipherGCMOptions = { authTagLength: FRAME_TAG_SIZE };
-
-/** Key data bytes each record protocol uses. The handshaker may return more: pass only the first N. */
-export const RECORD_PROTOCOL_KEY_SIZES: Readonly<Record<RecordProtocol, number>> = {
-  [ALTSRP_GCM_AES128_REKEY]: REKEY_KEY_SIZE,
-  [ALTSRP_GCM_AES128]: AES128_KEY_SIZE,
-};
 
 /** Ciphertext and tag of one sealed record, kept apart so they can be written without a copy. */
 export interface SealedRecord {
@@ -366,7 +357,7 @@ class CounterCrypter implements RecordCrypter {
 
 /**
  * Creates the record crypter for a negotiated record protocol. `keyData` must be exactly
- * {@link RECORD_PROTOCOL_KEY_SIZES}[protocol] bytes (44 for REKEY, 16 for plain): truncate the
+ * `RECORD_PROTOCOL_KEY_SIZES[protocol]` bytes (constants.ts; 44 for REKEY, 16 for plain): truncate the
  * handshaker's longer `key_data` first (docs/protocol.md §10.15). `side` is our side of the connection.
  * Throws `INVALID_ARGUMENT` for an unknown protocol or a wrong key length.
  */

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DEFAULT_MAX_FRAME_SIZE, MAX_FRAME_LENGTH_FIELD, MIN_FRAME_SIZE } from '../constants.js';
 import { AltsError } from '../errors.js';
 import {
-  DEFAULT_MAX_FRAME_SIZE,
   FRAME_HEADER_SIZE,
   FRAME_LENGTH_FIELD_SIZE,
   FRAME_OVERHEAD,
   FRAME_TAG_SIZE,
   FRAME_TYPE_FIELD_SIZE,
-  MAX_FRAME_LENGTH_FIELD,
-  MIN_FRAME_SIZE,
   negotiateWriteFrameSize,
   parseFrames,
   RECORD_MESSAGE_TYPE,

@@ -4,6 +4,12 @@
  * On the wire a frame is `u32le length | u32le type (= 6) | ciphertext | tag (16)`, where `length`
  * counts every byte that follows the length field (type + ciphertext + tag).
  */
+import {
+  MAX_FRAME_LENGTH_FIELD,
+  MAX_WRITE_FRAME_SIZE,
+  MIN_FRAME_SIZE,
+  MIN_WRITE_FRAME_SIZE,
+} from '../constants.js';
 import { AltsError } from '../errors.js';
 
 /** Size of the little-endian length field (go `MsgLenFieldSize`, java `HEADER_LEN_FIELD_BYTES`). */
@@ -18,35 +24,8 @@ export const FRAME_TAG_SIZE = 16;
 export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_TAG_SIZE;
 /** Smallest valid length field: type plus an empty ciphertext plus the tag (java `_frameTooSmall`). */
 export const MIN_FRAME_LENGTH_FIELD = FRAME_TYPE_FIELD_SIZE + FRAME_TAG_SIZE;
-/**
- * Largest length field accepted on input, whatever was advertised (go `altsRecordLengthLimit = 1 MiB`;
- * core's legacy `kFrameMaxSize`). docs/protocol.md §4.5: readers enforce this hard limit, not the negotiated size.
- */
-export const MAX_FRAME_LENGTH_FIELD = 1024 * 1024;
 /** The only record message type (go `altsRecordMsgType`, java `HEADER_TYPE_DEFAULT`, core `kZeroCopyFrameMessageType`). */
 export const RECORD_MESSAGE_TYPE = 6;
-
-/** Smallest write frame size a peer can negotiate us down to (java `MIN_FRAME_SIZE`, core `kTsiAltsMinFrameSize`). */
-export const MIN_FRAME_SIZE = 16 * 1024;
-/**
- * Largest total frame size (length field included) we ever write: docs/protocol.md §4.6 "never exceed 1 MiB total",
- * which also keeps every frame we write within java's inbound limit of length ≤ 1 048 572.
- */
-export const MAX_WRITE_FRAME_SIZE = 1024 * 1024;
-/**
- * Smallest write frame size the protected stream accepts from its caller. grpc-go writes 4 KiB frames
- * (`max(4096, negotiated)`), so that is the smallest size any ALTS peer produces or needs from us.
- */
-export const MIN_WRITE_FRAME_SIZE = 4 * 1024;
-/**
- * The `max_frame_size` we advertise in the handshake. java advertises 131072 and C-core 1048576 (docs/protocol.md §3.1).
- * We choose java's 128 KiB: a peer that honours it never makes us hold more than 128 KiB of undecrypted
- * record per connection before any plaintext can be delivered, whereas 1 MiB frames force a full 1 MiB
- * receive buffer and 1 MiB of latency per frame. At 128 KiB the fixed per-frame AEAD cost (~5 µs in
- * Node) is already under 10 % of the AES work, so larger frames buy almost no throughput (see the
- * record benchmark). Inbound frames up to {@link MAX_FRAME_LENGTH_FIELD} are still accepted.
- */
-export const DEFAULT_MAX_FRAME_SIZE = 128 * 1024;
 
 /** A whole frame found in a buffer: views into that buffer, nothing copied. */
 export interface ParsedFrame {
@@ -162,4 +141,24 @@ export function negotiateWriteFrameSize(peerMaxFrameSize: number, localMaxFrameS
       ? Math.max(MIN_FRAME_SIZE, Math.min(peerMaxFrameSize, local))
       : MIN_FRAME_SIZE;
   return Math.min(Math.floor(size), MAX_WRITE_FRAME_SIZE);
+}
+
+/**
+ * The smallest value of each frame size the library is handed (both end at {@link MAX_WRITE_FRAME_SIZE}).
+ * Two quantities, two floors: the `maxFrameSize` we advertise starts at {@link MIN_FRAME_SIZE}, since
+ * java and C-core never write smaller frames whatever we say; the protected stream's `writeFrameSize`
+ * starts at {@link MIN_WRITE_FRAME_SIZE}, the smallest any peer writes (negotiation never goes below
+ * MIN_FRAME_SIZE, so smaller ones come only from tests and the benchmark).
+ */
+const FRAME_SIZE_FLOORS = { maxFrameSize: MIN_FRAME_SIZE, writeFrameSize: MIN_WRITE_FRAME_SIZE } as const;
+
+/** Checks a frame size handed to the library (see {@link FRAME_SIZE_FLOORS}); throws `INVALID_ARGUMENT` naming it. */
+export function checkFrameSize(name: keyof typeof FRAME_SIZE_FLOORS, value: number): void {
+  const min = FRAME_SIZE_FLOORS[name];
+  if (!Number.isInteger(value) || value < min || value > MAX_WRITE_FRAME_SIZE) {
+    throw new AltsError(
+      'INVALID_ARGUMENT',
+      `${name} must be an integer in [${min}, ${MAX_WRITE_FRAME_SIZE}], got ${value}`,
+    );
+  }
 }

@@ -23,9 +23,10 @@ import { after, describe, test } from 'node:test';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
+import { ALTSRP_GCM_AES128_REKEY, MAX_FRAME_LENGTH_FIELD, REKEY_KEY_SIZE } from '../constants.js';
 import { AltsError } from '../errors.js';
-import { ALTSRP_GCM_AES128_REKEY, createRecordCrypter } from './crypter.js';
-import { FRAME_LENGTH_FIELD_SIZE, MAX_FRAME_LENGTH_FIELD, parseFrames, serializeFrame } from './frame.js';
+import { createRecordCrypter } from './crypter.js';
+import { FRAME_LENGTH_FIELD_SIZE, parseFrames, serializeFrame } from './frame.js';
 import { createProtectedStream } from './protected-stream.js';
 import { FakeSocket } from './support.test.shared.js';
 
@@ -34,7 +35,7 @@ const RUNS = envInt('FUZZ_RUNS', 3000, 10, 5_000_000);
 const PARSER_RUNS = Math.max(1, Math.round(RUNS * 0.6));
 const STREAM_RUNS = Math.max(1, RUNS - PARSER_RUNS);
 const CASE_DEADLINE_MS = 5_000;
-const KEY = Buffer.alloc(44, 0x5c);
+const KEY = Buffer.alloc(REKEY_KEY_SIZE, 0x5c);
 
 function envInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];

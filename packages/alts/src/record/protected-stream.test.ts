@@ -4,15 +4,17 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { AltsError } from '../errors.js';
-import type { Side } from './counter.js';
 import {
+  AES128_KEY_SIZE,
   ALTSRP_GCM_AES128,
   ALTSRP_GCM_AES128_REKEY,
-  createRecordCrypter,
+  MAX_FRAME_LENGTH_FIELD,
   REKEY_KEY_SIZE,
-} from './crypter.js';
-import { FRAME_OVERHEAD, MAX_FRAME_LENGTH_FIELD, parseFrames, serializeFrame } from './frame.js';
+  type Side,
+} from '../constants.js';
+import { AltsError } from '../errors.js';
+import { createRecordCrypter } from './crypter.js';
+import { FRAME_OVERHEAD, parseFrames, serializeFrame } from './frame.js';
 import { createProtectedStream, type ProtectedStream } from './protected-stream.js';
 import {
   FakeSocket,
@@ -87,7 +89,7 @@ async function protectedPair(
   recordProtocol: string = ALTSRP_GCM_AES128_REKEY,
 ): Promise<[client: ProtectedStream, server: ProtectedStream, sockets: [Socket, Socket]]> {
   const [c, s] = await loopbackPair();
-  const keyData = recordProtocol === ALTSRP_GCM_AES128 ? KEY.subarray(0, 16) : KEY;
+  const keyData = recordProtocol === ALTSRP_GCM_AES128 ? KEY.subarray(0, AES128_KEY_SIZE) : KEY;
   return [
     createProtectedStream(c, { recordProtocol, keyData, side: 'client', writeFrameSize }),
     createProtectedStream(s, { recordProtocol, keyData, side: 'server', writeFrameSize }),

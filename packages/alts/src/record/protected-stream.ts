@@ -4,19 +4,18 @@
  */
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import type { Side } from '../constants.js';
 import { AltsError } from '../errors.js';
-import type { Side } from './counter.js';
 import { createRecordCrypter, type RecordCrypter, type RecordOpening } from './crypter.js';
 import {
   checkFrameLength,
+  checkFrameSize,
   checkFrameType,
   FRAME_HEADER_SIZE,
   FRAME_LENGTH_FIELD_SIZE,
   FRAME_OVERHEAD,
   FRAME_TAG_SIZE,
   FRAME_TYPE_FIELD_SIZE,
-  MAX_WRITE_FRAME_SIZE,
-  MIN_WRITE_FRAME_SIZE,
   writeFrameHeader,
 } from './frame.js';
 
@@ -67,7 +66,8 @@ export interface ProtectedStreamOptions {
   readonly leftover?: Uint8Array | undefined;
   /**
    * Total size of the frames we write, length field included: `negotiateWriteFrameSize(peer, local)`.
-   * An integer in [4096, 1 048 576]. Inbound frames up to 1 MiB are accepted whatever this is.
+   * An integer from `MIN_WRITE_FRAME_SIZE` (4 KiB) to `MAX_WRITE_FRAME_SIZE` (1 MiB). Inbound frames up to
+   * 1 MiB are accepted whatever this is.
    */
   readonly writeFrameSize: number;
 }
@@ -117,16 +117,7 @@ export class ProtectedStream extends Duplex {
       allowHalfOpen: false,
     });
     const { writeFrameSize } = options;
-    if (
-      !Number.isInteger(writeFrameSize) ||
-      writeFrameSize < MIN_WRITE_FRAME_SIZE ||
-      writeFrameSize > MAX_WRITE_FRAME_SIZE
-    ) {
-      throw new AltsError(
-        'INVALID_ARGUMENT',
-        `writeFrameSize must be an integer in [${MIN_WRITE_FRAME_SIZE}, ${MAX_WRITE_FRAME_SIZE}], got ${writeFrameSize}`,
-      );
-    }
+    checkFrameSize('writeFrameSize', writeFrameSize);
     this.#crypter = createRecordCrypter(options.recordProtocol, options.keyData, options.side);
     this.#maxPayload = writeFrameSize - FRAME_OVERHEAD;
     this.#socket = socket;

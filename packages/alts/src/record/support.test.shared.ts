@@ -5,6 +5,7 @@ import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Side } from '../constants.js';
 
 export interface AesGcmVector {
   id: string;
@@ -12,7 +13,7 @@ export interface AesGcmVector {
   counter: string;
   plaintext: string;
   ciphertext_and_tag: string;
-  sender: 'client' | 'server';
+  sender: Side;
 }
 export interface RekeyVector {
   id: string;
@@ -38,7 +39,7 @@ export interface DerivedRecordVector {
   name: string;
   record_protocol: string;
   key: string;
-  sender: 'client' | 'server';
+  sender: Side;
   frame_index: number;
   counter: string;
   plaintext: string;

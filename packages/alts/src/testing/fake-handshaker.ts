@@ -10,6 +10,7 @@ import {
   type HandshakerServiceServer,
   HandshakerServiceService,
 } from '@grpc-alts/handshaker-proto';
+import { ALTS_APPLICATION_PROTOCOL, ALTSRP_GCM_AES128_REKEY, LOCAL_RPC_VERSIONS } from '../constants.js';
 
 export const CLIENT_INIT = Buffer.from('ClientInit');
 export const SERVER_FRAME = Buffer.from('ServerInitAndFinished');
@@ -36,8 +37,6 @@ export interface FakeHandshaker {
   stop(): Promise<void>;
 }
 
-const versions = { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } };
-
 function ok(partial: Parameters<typeof HandshakerResp.fromPartial>[0]): HandshakerResp {
   return HandshakerResp.fromPartial({ status: { code: 0, details: '' }, ...partial });
 }
@@ -56,12 +55,12 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
   };
 
   const result = (isClient: boolean) => ({
-    applicationProtocol: 'grpc',
-    recordProtocol: 'ALTSRP_GCM_AES128_REKEY',
+    applicationProtocol: ALTS_APPLICATION_PROTOCOL,
+    recordProtocol: ALTSRP_GCM_AES128_REKEY,
     keyData: FAKE_KEY,
     peerIdentity: { serviceAccount: isClient ? serverIdentity : clientIdentity, attributes: {} },
     localIdentity: { serviceAccount: isClient ? clientIdentity : serverIdentity, attributes: {} },
-    peerRpcVersions: versions,
+    peerRpcVersions: LOCAL_RPC_VERSIONS,
     maxFrameSize: 16384,
   });
 

@@ -30,7 +30,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import {
-  type AltsContext,
+  type AltsPeerContext,
   clientAuthorizationInterceptor,
   createAltsServer,
   getAltsContext,
@@ -63,7 +63,7 @@ function usage(message: string): never {
   process.exit(EXIT_USAGE);
 }
 
-function describeContext(c: AltsContext): string {
+function describeContext(c: AltsPeerContext): string {
   return `peer=${c.peerServiceAccount} local=${c.localServiceAccount} record_protocol=${c.recordProtocol} security_level=${c.securityLevel}`;
 }
 
@@ -188,7 +188,7 @@ async function runClient(args: string[]): Promise<number> {
   if (calls < 1) usage('--calls must be at least 1');
   const timeoutMs = parseDuration(values.timeout);
 
-  let server: AltsContext | undefined;
+  let server: AltsPeerContext | undefined;
   const client = createOtBookingClient(target, {
     handshakerServiceAddress: handshaker,
     targetServiceAccounts: values['target-sa'],

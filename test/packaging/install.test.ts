@@ -110,7 +110,7 @@ main().catch((error) => {
 // the application's grpc-js ChannelCredentials.
 const TYPES_SOURCE = `
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { AltsError, createAltsChannelCredentials, type AltsContext } from '@grpc-alts/alts';
+import { AltsError, createAltsChannelCredentials, type AltsPeerContext } from '@grpc-alts/alts';
 import { startEmulator, type RunningEmulator } from '@grpc-alts/alts-emulator';
 import { HandshakerReq } from '@grpc-alts/handshaker-proto';
 import { createOtBookingClient, type OtBookingServiceClient } from '@grpc-alts/ot-booking';
@@ -120,7 +120,7 @@ export const client: OtBookingServiceClient = createOtBookingClient('localhost:1
 export const emulator: Promise<RunningEmulator> = startEmulator({ serviceAccount: 'a', stateDir: '/nonexistent' });
 export const request: HandshakerReq = HandshakerReq.fromPartial({});
 export const code: string = new AltsError('INTERNAL', 'x').code;
-export type Context = AltsContext['peerServiceAccount'];
+export type Context = AltsPeerContext['peerServiceAccount'];
 `;
 
 const COMPILER = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -13,4 +13,4 @@ export {
   HANDSHAKER_ADDRESS_ENV,
   MAX_CONCURRENT_HANDSHAKES_ENV,
 } from './handshake/config.js';
-export type { AltsContext, RpcVersion, SecurityLevelName } from './handshake/result.js';
+export type { AltsPeerContext, RpcVersion, SecurityLevelName } from './handshake/result.js';

@@ -1,14 +1,14 @@
 import type { Socket } from 'node:net';
 import { AltsError } from './errors.js';
 import { type HandshakeParams, runHandshake } from './handshake/driver.js';
-import type { AltsContext } from './handshake/result.js';
+import type { AltsPeerContext } from './handshake/result.js';
 import { negotiateWriteFrameSize } from './record/frame.js';
 import { createProtectedStream, type ProtectedStream } from './record/protected-stream.js';
 
 /** A connection that finished its ALTS handshake: the plaintext stream and who is on the other end. */
 export interface SecuredConnection {
   stream: ProtectedStream;
-  context: AltsContext;
+  context: AltsPeerContext;
 }
 
 /**

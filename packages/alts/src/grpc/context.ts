@@ -1,5 +1,5 @@
 import type { ServerInterceptingCallInterface } from '@grpc/grpc-js';
-import type { AltsContext } from '../handshake/result.js';
+import type { AltsPeerContext } from '../handshake/result.js';
 
 /** grpc-js's AuthContext type (not exported from its root). */
 export type AuthContext = ReturnType<ServerInterceptingCallInterface['getAuthContext']>;
@@ -7,7 +7,7 @@ export type AuthContext = ReturnType<ServerInterceptingCallInterface['getAuthCon
 /** What `call.getAuthContext()` returns on an ALTS connection. */
 export interface AltsAuthContext extends AuthContext {
   transportSecurityType: 'alts';
-  altsContext: AltsContext;
+  altsContext: AltsPeerContext;
 }
 
 /**
@@ -16,7 +16,7 @@ export interface AltsAuthContext extends AuthContext {
  */
 const issued = new WeakSet<object>();
 
-export function createAltsAuthContext(context: AltsContext): AltsAuthContext {
+export function createAltsAuthContext(context: AltsPeerContext): AltsAuthContext {
   const auth: AltsAuthContext = Object.freeze({
     transportSecurityType: 'alts' as const,
     altsContext: context,
@@ -34,7 +34,7 @@ export interface CallWithAuthContext {
  * The ALTS context of the connection a server call arrived on (unary, streaming, or inside a
  * server interceptor), or undefined when the call did not come over ALTS.
  */
-export function getAltsContext(call: CallWithAuthContext): AltsContext | undefined {
+export function getAltsContext(call: CallWithAuthContext): AltsPeerContext | undefined {
   const auth = call.getAuthContext();
   return issued.has(auth) ? (auth as AltsAuthContext).altsContext : undefined;
 }

@@ -15,7 +15,7 @@ import { AltsError } from '../errors.js';
 import { openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
 import { setProductNameReaderForTesting } from '../handshake/platform.js';
 import {
-  type AltsContext,
+  type AltsPeerContext,
   type AltsServer,
   checkClientAuthorization,
   clientAuthorizationInterceptor,
@@ -59,7 +59,7 @@ const EchoClient = makeGenericClientConstructor(EchoService, 'Echo') as unknown 
 ) => EchoClient;
 
 const seen: {
-  contexts: Array<AltsContext | undefined>;
+  contexts: Array<AltsPeerContext | undefined>;
   metadata: Metadata[];
   handlerRuns: number;
   auth: unknown[];
@@ -189,7 +189,7 @@ describe('ALTS for grpc-js', () => {
 
   it('carries unary calls and gives the handler the client’s ALTS context and an alts AuthContext', async () => {
     const { port } = await startServer();
-    const contexts: AltsContext[] = [];
+    const contexts: AltsPeerContext[] = [];
     const client = newClient(port, { onHandshake: (ctx) => contexts.push(ctx) });
     const reply = await unary(client, Buffer.from('PT-1204'));
     assert.equal(reply.toString(), 'PT-1204');

@@ -11,8 +11,11 @@ export interface RpcVersion {
   minor: number;
 }
 
-/** The peer's ALTS identity and the negotiated protocols of one connection (AltsContext proto). */
-export interface AltsContext {
+/**
+ * The peer's ALTS identity and the negotiated protocols of one connection: the fields of the
+ * `grpc.gcp.AltsContext` proto (grpc-java `AltsContext`), named apart from the generated type.
+ */
+export interface AltsPeerContext {
   applicationProtocol: string;
   recordProtocol: string;
   /** Always INTEGRITY_AND_PRIVACY for the record protocol we negotiate (as grpc-go and grpc-java). */
@@ -25,7 +28,7 @@ export interface AltsContext {
 
 /** A validated handshake result: the context plus what the record layer needs. */
 export interface ValidatedResult {
-  context: AltsContext;
+  context: AltsPeerContext;
   /** The first 44 bytes of key_data; never logged. */
   keyData: Buffer;
   /** The peer's advertised max frame size, 0 when it sent none. */

@@ -1,9 +1,11 @@
-#!/usr/bin/env node
 // ot-booking-client: asks the OT booking back end for a booking over ALTS (AltsOtBookingClient).
+// Run through bin/ot-booking-client.js.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { AltsError } from '@grpc-alts/alts';
 import { type BookingResponse, createOtBookingClient, escapeLogField, logLine } from '@grpc-alts/ot-booking';
+import { describeFailure } from './failure.js';
 
 const USAGE = `Usage: ot-booking-client [options] <server-address> <server-service-account>...
 
@@ -18,23 +20,26 @@ Options:
   --handshaker <addr>   ALTS handshaker service host:port (default: ALTS_HANDSHAKER_SERVICE_ADDRESS,
                         GCE_METADATA_HOST, then metadata.google.internal.:8080 on Google Cloud)
   --json                print the booking as JSON
-  --help                show this help
+  -h, --help            show this help
+  --version             print the version
 
 Exit status: 0 success, 2 usage error, 64 + gRPC status code when the call fails.
 `;
+const PROG = 'ot-booking-client';
 const EXIT_USAGE = 2;
 /** grpcurl's convention: failures exit with 64 + the gRPC status code. */
 const EXIT_RPC_BASE = 64;
 const MAX_TIMEOUT_SECONDS = 3600;
 
+/** One line and where to look (clig.dev): the whole usage would bury the line that matters. */
 function usage(message: string): never {
-  process.stderr.write(`ot-booking-client: ${escapeLogField(message)}\n\n${USAGE}`);
+  process.stderr.write(`${PROG}: ${escapeLogField(message)}\nRun '${PROG} --help' for usage.\n`);
   process.exit(EXIT_USAGE);
 }
 
 /** Error details come from the server or the handshaker (which may quote the peer): escaped. */
-function fail(code: status, details: string): never {
-  process.stderr.write(`${status[code]}: ${escapeLogField(details)}\n`);
+function fail(code: status, details: string, server: string): never {
+  process.stderr.write(`${status[code]}: ${escapeLogField(describeFailure(details, server))}\n`);
   process.exit(EXIT_RPC_BASE + code);
 }
 
@@ -49,17 +54,24 @@ function parse() {
         timeout: { type: 'string', default: '10' },
         handshaker: { type: 'string' },
         json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
-    return usage((err as Error).message);
+    // parseArgs's first sentence names the bad argument; the rest is advice about positionals.
+    return usage((err as Error).message.split('. ')[0]?.replace(/^./, (c) => c.toLowerCase()) ?? '');
   }
 }
 
 const { values, positionals } = parse();
 if (values.help) {
   process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (values.version) {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${PROG} ${version}\n`);
   process.exit(0);
 }
 const [address, ...serverAccounts] = positionals;
@@ -76,7 +88,7 @@ try {
     ...(values.handshaker === undefined ? {} : { handshakerServiceAddress: values.handshaker }),
   });
 } catch (err) {
-  if (AltsError.is(err)) fail(err.grpcCode, err.message);
+  if (AltsError.is(err)) fail(err.grpcCode, err.message, address);
   throw err;
 }
 const request = { patientID: values.patient, doctorID: values.doctor, description: values.description };
@@ -86,8 +98,8 @@ client.getBookingInfo(
   { deadline: Date.now() + timeout * 1000 },
   (err: ServiceError | null, booking?: BookingResponse) => {
     client.close();
-    if (err) fail(err.code, err.details);
-    if (!booking) fail(status.INTERNAL, 'empty response');
+    if (err) fail(err.code, err.details, address);
+    if (!booking) fail(status.INTERNAL, 'empty response', address);
     // The booking is the server's text: escaped so that it cannot rewrite the user's terminal, and
     // in JSON only by `\uXXXX` escapes, which decode to the same strings.
     if (values.json)

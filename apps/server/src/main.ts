@@ -1,5 +1,6 @@
-#!/usr/bin/env node
 // ot-booking-server: the OT booking back end over ALTS (the Java sample's AltsOtBookingServer).
+// Run through bin/ot-booking-server.js.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AltsServer } from '@grpc-alts/alts';
@@ -11,31 +12,50 @@ import {
   logLine,
 } from '@grpc-alts/ot-booking';
 import { createFailureLog } from './failure-log.js';
+import { handshakerAnswers } from './handshaker-probe.js';
 
+const PROG = 'ot-booking-server';
+/** Time for a handshaker started alongside the server (a local recipe, a container) to come up. */
+const HANDSHAKER_WAIT_S = 10;
+const DEFAULT_PORT = '8080';
+/** alts-emulator listens there unless told otherwise: the metadata server's handshaker port. */
+const EMULATOR_DEFAULT_PORT = 8080;
 const USAGE = `Usage: ot-booking-server [options] <client-service-account>...
 
 Serves otbooking.OtBookingService over ALTS to the given client service accounts only.
 
 Options:
-  --port <n>            port to listen on (default 8080)
+  --port <n>            port to listen on (default ${DEFAULT_PORT})
   --host <address>      address to listen on (default 0.0.0.0)
   --handshaker <addr>   ALTS handshaker service host:port (default: ALTS_HANDSHAKER_SERVICE_ADDRESS,
                         GCE_METADATA_HOST, then metadata.google.internal.:8080 on Google Cloud)
   --bookings <file>     bookings JSON file (default: the bundled sample)
-  --help                show this help
+  -h, --help            show this help
+  --version             print the version
+
+Before listening it waits up to ${HANDSHAKER_WAIT_S} s for its handshaker to answer, saying so on
+stderr, and exits 1 if it does not; then it prints "READY <host:port>" on stdout.
 `;
 const DEFAULT_BOOKINGS = fileURLToPath(new URL('../data/bookings.json', import.meta.url));
 /** How long in-flight calls may finish after SIGINT/SIGTERM before connections are cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
 const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
 
 /** Writes one log line; a template tag, so every field is escaped (no peer text can forge a line). */
 const log = (literals: TemplateStringsArray, ...fields: readonly unknown[]) =>
-  process.stderr.write(`${new Date().toISOString()} ot-booking-server: ${logLine(literals, ...fields)}\n`);
+  process.stderr.write(`${new Date().toISOString()} ${PROG}: ${logLine(literals, ...fields)}\n`);
 
+/** One line and where to look (clig.dev): the whole usage would bury the line that matters. */
 function usage(message: string): never {
-  process.stderr.write(`ot-booking-server: ${escapeLogField(message)}\n\n${USAGE}`);
+  process.stderr.write(`${PROG}: ${escapeLogField(message)}\nRun '${PROG} --help' for usage.\n`);
   process.exit(EXIT_USAGE);
+}
+
+/** A start-up failure the user can fix: one log line saying how, exit 1. */
+function fatal(message: string): never {
+  log`${message}`;
+  process.exit(EXIT_FAILURE);
 }
 
 function parse() {
@@ -43,15 +63,48 @@ function parse() {
     return parseArgs({
       allowPositionals: true,
       options: {
-        port: { type: 'string', default: '8080' },
+        port: { type: 'string', default: DEFAULT_PORT },
         host: { type: 'string', default: '0.0.0.0' },
         handshaker: { type: 'string' },
         bookings: { type: 'string', default: DEFAULT_BOOKINGS },
-        help: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
-    return usage((err as Error).message);
+    // parseArgs's first sentence names the bad argument; the rest is advice about positionals.
+    return usage((err as Error).message.split('. ')[0]?.replace(/^./, (c) => c.toLowerCase()) ?? '');
+  }
+}
+
+async function waitForHandshaker(address: string): Promise<void> {
+  const deadline = new Date(Date.now() + HANDSHAKER_WAIT_S * 1000);
+  const answers = await handshakerAnswers(
+    address,
+    deadline,
+    () =>
+      log`no ALTS handshaker service answers at ${address} yet; retrying for up to ${HANDSHAKER_WAIT_S} s`,
+  );
+  if (!answers)
+    fatal(
+      `no ALTS handshaker service answered at ${address} within ${HANDSHAKER_WAIT_S} s: start one there ` +
+        `(off Google Cloud: npx alts-emulator --listen ${address} --service-account <this server's account>) ` +
+        'or point --handshaker at one',
+    );
+}
+
+/** Listens, or exits naming a busy port and how to find who holds it. */
+async function listen(server: AltsServer, host: string, port: number): Promise<number> {
+  try {
+    return await server.listen(`${host}:${port}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    const emulator =
+      port === EMULATOR_DEFAULT_PORT ? ` (alts-emulator's default port is ${EMULATOR_DEFAULT_PORT} too)` : '';
+    return fatal(
+      `port ${port} on ${host} is already in use${emulator}: find the process with ` +
+        `ss -ltnp 'sport = :${port}', or choose another --port`,
+    );
   }
 }
 
@@ -59,6 +112,11 @@ async function main(): Promise<void> {
   const { values, positionals } = parse();
   if (values.help) {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(`${PROG} ${version}\n`);
     return;
   }
   if (positionals.length === 0) usage('at least one client service account is required');
@@ -77,11 +135,9 @@ async function main(): Promise<void> {
     onHandshakeFailure: (error, remote) =>
       failures.record(error.code, () => `handshake with ${remote} failed: ${error.message}`),
   });
+  await waitForHandshaker(server.handshakerAddress);
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  const bound = await server.listen(`${host}:${port}`);
-  log`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals}`;
-  process.stdout.write(`READY ${host}:${bound}\n`);
-
+  const bound = await listen(server, host, port);
   const stop = (signal: string) => {
     failures.close();
     log`${signal}: shutting down`;
@@ -89,8 +145,11 @@ async function main(): Promise<void> {
     timer.unref();
     void server.tryShutdown(() => clearTimeout(timer));
   };
+  // Before READY: whoever reads it may signal at once, and a signal that beats the handlers kills.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  log`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals}`;
+  process.stdout.write(`READY ${host}:${bound}\n`);
 }
 
 main().catch((err: Error) => {

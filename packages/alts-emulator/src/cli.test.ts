@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, test } from 'node:test';
 import { collect, connect, drive, spawnCli, tempStateDir } from './driver.test.util.js';
 import { readDisabledServiceAccounts } from './iam.js';
@@ -51,20 +52,47 @@ test('disable / enable sub-commands edit the IAM state', async () => {
   assert.deepEqual((await readDisabledServiceAccounts(dir)).listed, []);
 });
 
-test('--help prints usage; bad flags print usage on stderr and exit 2', async () => {
+test('--help prints usage; bad flags and arguments: one line and a pointer to --help, exit 2', async () => {
   const help = await collect(spawnCli(['--help']));
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage:/);
-  for (const args of [
-    ['--bogus'],
-    ['serve'],
-    ['disable'],
-    ['frobnicate'],
-    ['--listen', 'nowhere', '--service-account', SA],
-  ]) {
-    const bad = await collect(spawnCli(args));
-    assert.equal(bad.code, 2, args.join(' '));
-    assert.match(bad.stderr, /Usage:/);
-    assert.equal(bad.stdout, '');
+  for (const [args, line] of [
+    [['--bogus'], "unknown option '--bogus'"],
+    [['serve'], 'serve needs --service-account <sa>'],
+    [['disable'], 'disable needs exactly one service account'],
+    [['frobnicate'], 'unknown command "frobnicate"'],
+    [
+      ['--listen', 'nowhere', '--service-account', SA],
+      '--listen must be <host:port> or [<ipv6>]:<port>, got "nowhere"',
+    ],
+  ] as const) {
+    const bad = await collect(spawnCli([...args]));
+    assert.deepEqual(
+      bad,
+      { code: 2, stdout: '', stderr: `alts-emulator: ${line}\nRun 'alts-emulator --help' for usage.\n` },
+      args.join(' '),
+    );
+  }
+});
+
+test('a busy port: which one, and how to find the process holding it', async () => {
+  const holder = createServer().listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  const { port } = holder.address() as AddressInfo;
+  try {
+    const busy = await collect(
+      spawnCli(['--listen', `127.0.0.1:${port}`, '--service-account', SA, '--state-dir', await stateDir()]),
+    );
+    assert.equal(busy.code, 1);
+    assert.equal(busy.stdout, '');
+    assert.ok(
+      busy.stderr.includes(
+        `alts-emulator: port ${port} on 127.0.0.1 is already in use: find the process with ` +
+          `ss -ltnp 'sport = :${port}', or choose another --listen\n`,
+      ),
+      busy.stderr,
+    );
+  } finally {
+    holder.close();
   }
 });

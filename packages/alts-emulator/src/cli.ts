@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// The alts-emulator command (README "CLI"). stdout carries only the READY line; logs go to stderr.
+// The alts-emulator command (README "CLI"), run through bin/alts-emulator.js. stdout carries only
+// the READY line (or the help or version asked for); logs go to stderr.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOST, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
@@ -8,15 +9,18 @@ import { defaultStateDir } from './state-dir.js';
 
 /** Port of the real handshaker service on the metadata server (docs/protocol.md §3.10); java forces it. */
 const DEFAULT_PORT = 8080;
+/** ot-booking-server's default port: on one machine it and an emulator on its default collide. */
+const SERVER_DEFAULT_PORT = 8080;
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
+const PROG = 'alts-emulator';
 
 const USAGE = `Usage:
   alts-emulator [serve] --service-account <sa> [--client-service-account <sa>]
                         [--listen <host:port>] [--state-dir <dir>]
   alts-emulator disable <sa> [--state-dir <dir>]
   alts-emulator enable <sa> [--state-dir <dir>]
-  alts-emulator --help
+  alts-emulator -h | --help | --version
 
 A local ALTS handshaker service (grpc.gcp.HandshakerService) with real key agreement and
 service-account identities vouched for by a trust root kept in the state directory.
@@ -66,9 +70,18 @@ async function serve(values: Record<string, string | boolean | undefined>, state
     ...(typeof clientServiceAccount === 'string' ? { clientServiceAccount } : {}),
     stateDir,
     logger: log,
+  }).catch((error: unknown) => {
+    // grpc-js reports a busy port inside "No address added out of total 1 resolved errors: [...]".
+    if (!String(error).includes('EADDRINUSE')) throw error;
+    const server =
+      listen.port === SERVER_DEFAULT_PORT
+        ? ` (ot-booking-server's default port is ${SERVER_DEFAULT_PORT} too)`
+        : '';
+    throw new Error(
+      `port ${listen.port} on ${listen.host} is already in use${server}: find the process with ` +
+        `ss -ltnp 'sport = :${listen.port}', or choose another --listen`,
+    );
   });
-  log(`state directory ${stateDir}`);
-  process.stdout.write(`READY ${emulator.address}\n`);
   const shutdown = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping`);
     emulator.stop().then(
@@ -79,8 +92,11 @@ async function serve(values: Record<string, string | boolean | undefined>, state
       },
     );
   };
+  // Before READY: whoever reads it may signal at once, and a signal that beats the handlers kills.
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  log(`state directory ${stateDir}`);
+  process.stdout.write(`READY ${emulator.address}\n`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -93,10 +109,16 @@ async function main(argv: string[]): Promise<void> {
       'client-service-account': { type: 'string' },
       'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(`${PROG} ${version}\n`);
     return;
   }
   const stateDir = values['state-dir'] ?? defaultStateDir();
@@ -123,10 +145,15 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error: unknown) => {
   // parseArgs reports bad flags as TypeErrors with an ERR_PARSE_ARGS_* code.
   const code = (error as { code?: unknown }).code;
-  if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-    process.stderr.write(`alts-emulator: ${(error as Error).message}\n\n${USAGE}`);
+  const parseError = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+  if (error instanceof UsageError || parseError) {
+    // One line and where to look (clig.dev). Of parseArgs's prose, the first sentence names the bad
+    // argument and the rest is advice about positionals.
+    const { message } = error as Error;
+    const line = parseError ? (message.split('. ')[0]?.replace(/^./, (c) => c.toLowerCase()) ?? '') : message;
+    process.stderr.write(`${PROG}: ${line}\nRun '${PROG} --help' for usage.\n`);
     process.exit(EXIT_USAGE);
   }
-  log(`alts-emulator: ${error instanceof Error ? error.message : String(error)}`);
+  log(`${PROG}: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(EXIT_FAILURE);
 });

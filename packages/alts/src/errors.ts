@@ -64,6 +64,16 @@ export function quoteUntrusted(text: string, max = MAX_QUOTED_TEXT_CHARS): strin
 
 const ALTS_ERROR_MARK = Symbol.for('@grpc-alts/alts.AltsError');
 
+/**
+ * grpc-js reports a channel that could not connect as `No connection established. Last error:
+ * <String(error)>. Resolution note: <note>`, the note empty unless the resolver had something to
+ * say. A failure of the handshaker channel quotes that report, and grpc-js wraps the same report
+ * around our error again: kept, a user would read the boilerplate twice and an empty note at each
+ * end. Only the last error's own text stays (and a note that says something).
+ */
+const GRPC_CONNECTION_REPORT = /No connection established\. Last error: (?:\w*Error: )?/g;
+const EMPTY_RESOLUTION_NOTE = /\. Resolution note: $/;
+
 /** The one error type of this library: a stable `code`, the gRPC status it maps to, and a `cause`. */
 export class AltsError extends Error {
   override readonly name = 'AltsError';
@@ -71,7 +81,10 @@ export class AltsError extends Error {
   readonly [ALTS_ERROR_MARK] = true;
 
   constructor(code: AltsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`[${code}] ${message}`, options);
+    super(
+      `[${code}] ${message.replace(GRPC_CONNECTION_REPORT, '').replace(EMPTY_RESOLUTION_NOTE, '')}`,
+      options,
+    );
     this.code = code;
   }
 

@@ -4,7 +4,7 @@ import { AltsError } from '../errors.js';
 import { DEFAULT_CLIENT_HANDSHAKE_TIMEOUT_MS } from '../handshake/config.js';
 import { acquireHandshakerChannel } from '../handshake/handshaker-client.js';
 import { handshakeLimiter } from '../handshake/limiter.js';
-import type { AltsContext } from '../handshake/result.js';
+import type { AltsPeerContext } from '../handshake/result.js';
 import { secureConnection } from '../secure-connection.js';
 import { type AltsCommonOptions, type ResolvedCommon, resolveCommon } from './options.js';
 
@@ -16,7 +16,7 @@ export interface AltsChannelCredentialsOptions extends AltsCommonOptions {
    */
   targetServiceAccounts?: readonly string[];
   /** Called after each successful handshake with the server's ALTS context and the channel target. */
-  onHandshake?: (context: AltsContext, target: string) => void;
+  onHandshake?: (context: AltsPeerContext, target: string) => void;
 }
 
 class AltsChannelCredentials extends ChannelCredentials {

@@ -153,6 +153,11 @@ export class AltsServer {
     this.grpcServer = new Server({ ...options.serverOptions, interceptors: options.interceptors ?? [] });
   }
 
+  /** The handshaker service this server uses (option, environment or the metadata server), `host:port`. */
+  get handshakerAddress(): string {
+    return this.#common.handshaker.address;
+  }
+
   addService(service: ServiceDefinition, implementation: UntypedServiceImplementation): void {
     this.grpcServer.addService(service, implementation);
   }

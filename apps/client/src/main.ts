@@ -4,8 +4,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { AltsError } from '@grpc-alts/alts';
-import { type BookingResponse, createOtBookingClient, escapeLogField, logLine } from '@grpc-alts/ot-booking';
-import { describeFailure } from './failure.js';
+import {
+  type BookingResponse,
+  createOtBookingClient,
+  describeFailure,
+  escapeLogField,
+  logLine,
+} from '@grpc-alts/ot-booking';
 
 const USAGE = `Usage: ot-booking-client [options] <server-address> <server-service-account>...
 

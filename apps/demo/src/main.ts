@@ -7,6 +7,7 @@ import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   type BookingResponse,
   createOtBookingClient,
+  describeFailure,
   type OtBookingServiceClient,
 } from '@grpc-alts/ot-booking';
 import { guardExit } from './exit-guard.js';
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
     expect(
       'after the restart, the channel’s new connection fails: UNAVAILABLE',
       failed,
-      typeof after === 'string' ? after : after.details,
+      typeof after === 'string' ? after : describeFailure(after.details, server.address),
     );
     const fresh = await client(clientVm.address, server.address);
     expect('and so does a new client: UNAVAILABLE', fresh.code === 64 + 14, fresh.stderr);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeFailure } from './failure.js';
+import { describeFailure } from './call-failure.js';
 
 const SERVER = '127.0.0.1:8080';
 /** grpc-js 1.14's pick_first report, around `String(error)` of the last connection error. */

@@ -1,5 +1,6 @@
 /**
- * ALTS record framing (docs/protocol.md §4.2, §4.5, §4.6): pure functions, no crypto, no I/O.
+ * ALTS record framing (docs/protocol.md §4.2, §4.5, §4.6): the wire constants and checks that the
+ * record reader and writer share; pure functions, no crypto, no I/O.
  *
  * On the wire a frame is `u32le length | u32le type (= 6) | ciphertext | tag (16)`, where `length`
  * counts every byte that follows the length field (type + ciphertext + tag).
@@ -26,21 +27,6 @@ export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_TAG_SIZE;
 export const MIN_FRAME_LENGTH_FIELD = FRAME_TYPE_FIELD_SIZE + FRAME_TAG_SIZE;
 /** The only record message type (go `altsRecordMsgType`, java `HEADER_TYPE_DEFAULT`, core `kZeroCopyFrameMessageType`). */
 export const RECORD_MESSAGE_TYPE = 6;
-
-/** A whole frame found in a buffer: views into that buffer, nothing copied. */
-export interface ParsedFrame {
-  /** The ciphertext (same length as the plaintext). */
-  readonly ciphertext: Buffer;
-  /** The 16-byte AES-GCM tag. */
-  readonly tag: Buffer;
-}
-
-/** Result of {@link parseFrames}: every whole frame at the front of the buffer, and the bytes after them. */
-export interface ParsedFrames {
-  readonly frames: ParsedFrame[];
-  /** A view of the unparsed tail (an incomplete frame, or empty). */
-  readonly rest: Buffer;
-}
 
 /**
  * Validates a frame's length field as soon as its 4 bytes are known, so that an oversized or
@@ -78,53 +64,12 @@ export function checkFrameType(type: number): void {
   }
 }
 
-/** Writes the 8-byte header of a frame carrying `plaintextLength` bytes at `offset` of `target`. */
-export function writeFrameHeader(target: Buffer, offset: number, plaintextLength: number): void {
-  target.writeUInt32LE(FRAME_TYPE_FIELD_SIZE + plaintextLength + FRAME_TAG_SIZE, offset);
-  target.writeUInt32LE(RECORD_MESSAGE_TYPE, offset + FRAME_LENGTH_FIELD_SIZE);
-}
-
-/**
- * Serializes one frame from its ciphertext and tag (one copy into a fresh buffer).
- * Throws `BAD_FRAME` if the result would exceed {@link MAX_FRAME_LENGTH_FIELD} or the tag is not 16 bytes.
- */
-export function serializeFrame(ciphertext: Uint8Array, tag: Uint8Array): Buffer {
-  if (tag.length !== FRAME_TAG_SIZE) {
-    throw new AltsError('BAD_FRAME', `tag is ${tag.length} bytes, expected ${FRAME_TAG_SIZE}`);
-  }
-  checkFrameLength(FRAME_TYPE_FIELD_SIZE + ciphertext.length + FRAME_TAG_SIZE);
-  const frame = Buffer.allocUnsafe(FRAME_OVERHEAD + ciphertext.length);
-  writeFrameHeader(frame, 0, ciphertext.length);
-  frame.set(ciphertext, FRAME_HEADER_SIZE);
-  frame.set(tag, FRAME_HEADER_SIZE + ciphertext.length);
-  return frame;
-}
-
-/**
- * Parses every whole frame at the front of `buffer`. Never reads past the buffer: an incomplete
- * frame (or header) is returned untouched in `rest`. Throws `BAD_FRAME` on the first invalid header,
- * checking the length field as soon as its 4 bytes are present, before the frame body has arrived.
- */
-export function parseFrames(buffer: Buffer): ParsedFrames {
-  const frames: ParsedFrame[] = [];
-  let offset = 0;
-  for (;;) {
-    const available = buffer.length - offset;
-    if (available < FRAME_LENGTH_FIELD_SIZE) break;
-    const length = buffer.readUInt32LE(offset);
-    checkFrameLength(length);
-    if (available < FRAME_HEADER_SIZE) break;
-    checkFrameType(buffer.readUInt32LE(offset + FRAME_LENGTH_FIELD_SIZE));
-    const total = FRAME_LENGTH_FIELD_SIZE + length;
-    if (available < total) break;
-    const tagStart = offset + total - FRAME_TAG_SIZE;
-    frames.push({
-      ciphertext: buffer.subarray(offset + FRAME_HEADER_SIZE, tagStart),
-      tag: buffer.subarray(tagStart, offset + total),
-    });
-    offset += total;
-  }
-  return { frames, rest: buffer.subarray(offset) };
+/** The 8-byte header of a frame carrying `plaintextLength` bytes. */
+export function frameHeader(plaintextLength: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  header.writeUInt32LE(FRAME_TYPE_FIELD_SIZE + plaintextLength + FRAME_TAG_SIZE, 0);
+  header.writeUInt32LE(RECORD_MESSAGE_TYPE, FRAME_LENGTH_FIELD_SIZE);
+  return header;
 }
 
 /**

@@ -1,6 +1,7 @@
 // HARDENING 30 (with 2–8, 16): structure-aware fuzzing of the record layer. Random chunking × bit
-// flips × random lengths/types × reordering/replay/truncation against the frame parser and the
-// protected stream (the Duplex grpc-js runs on).
+// flips × random lengths/types × reordering/replay/truncation against the record reader (the one
+// frame parser, run here exactly as the protected stream runs it) and the protected stream (the
+// Duplex grpc-js runs on).
 //
 // Invariants checked on every case:
 //   - no exception escapes (each case's events are awaited; the process has an uncaught-exception
@@ -9,14 +10,17 @@
 //     destroyed with it; the stream always closes (no hang: a case that does not settle within
 //     CASE_DEADLINE_MS fails);
 //   - no plaintext from a bad frame is delivered: the plaintext read is exactly that of the frames
-//     wholly before the first altered byte;
-//   - bounded memory: a length field above 1 MiB is refused as soon as its 4 bytes are in, before
-//     EOF; the parser never keeps more than one partial frame; heap stays flat over the run.
+//     wholly before the first altered byte, and a straddling record that fails has its
+//     unauthenticated plaintext wiped;
+//   - bounded memory: a bad header is refused by the input chunk that completes its length (or type)
+//     field, before anything is buffered for its body; heap stays flat over the run;
+//   - backpressure: a sink that refuses more stops the reader until it is unblocked, and the result
+//     does not depend on when it refuses.
 //
 // Reproduce: FUZZ_SEED=<seed printed by the run> FUZZ_RUNS=<n> node --test <this file>.
 // FUZZ_RUNS (default 3000, clamped to [10, 5 000 000]) is this file's case budget: 60 % go to the
-// pure parser property, 40 % to the protected-stream property. FUZZ_REPORT=<file> appends one JSON
-// line with the cases run (used by `npm run test:stress`).
+// reader property (no crypto, many cases), 40 % to the protected-stream property. FUZZ_REPORT=<file>
+// appends one JSON line with the cases run (used by `npm run test:stress`).
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
@@ -25,10 +29,17 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { ALTSRP_GCM_AES128_REKEY, MAX_FRAME_LENGTH_FIELD, REKEY_KEY_SIZE } from '../constants.js';
 import { AltsError } from '../errors.js';
-import { createRecordCrypter } from './crypter.js';
-import { FRAME_LENGTH_FIELD_SIZE, parseFrames, serializeFrame } from './frame.js';
+import { createRecordCrypter, type SealedRecord } from './crypter.js';
+import {
+  checkFrameLength,
+  checkFrameType,
+  FRAME_HEADER_SIZE,
+  FRAME_LENGTH_FIELD_SIZE,
+  FRAME_TAG_SIZE,
+} from './frame.js';
 import { createProtectedStream } from './protected-stream.js';
-import { FakeSocket } from './support.test.shared.js';
+import { RecordReader } from './reader.js';
+import { FakeSocket, frameOf, RecordingOpener, recordingOpenerFailure } from './support.test.shared.js';
 
 const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
 const RUNS = envInt('FUZZ_RUNS', 3000, 10, 5_000_000);
@@ -56,10 +67,7 @@ process.on('unhandledRejection', onEscape);
 /** One frame sealed by the client with the test key, from frame index 0 in order. */
 function sealAll(plaintexts: readonly Buffer[]): Buffer[] {
   const crypter = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
-  return plaintexts.map((p) => {
-    const { ciphertext, tag } = crypter.seal(p);
-    return serializeFrame(ciphertext, tag);
-  });
+  return plaintexts.map((p) => frameOf(crypter.seal(p)));
 }
 
 /** Splits `data` at the given cut points (taken modulo its length). */
@@ -74,6 +82,74 @@ function chunk(data: Buffer, cuts: readonly number[]): Buffer[] {
   }
   out.push(data.subarray(start));
   return out;
+}
+
+/** How the reader property cuts its input: at random points, or into pieces of one size. */
+type Split = { cuts: number[] } | { step: number };
+const splitArb: fc.Arbitrary<Split> = fc.oneof(
+  fc.record({ cuts: fc.array(fc.nat(), { maxLength: 12 }) }),
+  fc.record({ step: fc.integer({ min: 1, max: 64 }) }),
+);
+
+function split(data: Buffer, how: Split): Buffer[] {
+  if ('cuts' in how) return chunk(data, how.cuts);
+  const out: Buffer[] = [];
+  for (let at = 0; at < data.length; at += how.step) out.push(data.subarray(at, at + how.step));
+  return out;
+}
+
+/** How a reader must fail: with what, and after how many input bytes at the latest. */
+interface Failure {
+  at: number;
+  error: AltsError;
+}
+
+/** The header check's failure, if any, due once the first `at` input bytes are in. */
+function headerFailure(check: () => void, at: number): Failure | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (err) {
+    assert.ok(AltsError.is(err));
+    return { at, error: err };
+  }
+}
+
+/**
+ * The reference for the reader property: `data` walked whole, frame by frame. Gives the frames the
+ * reader must open, where and how it must fail (record `failAt` fails authentication), and whether
+ * the input ends inside a frame.
+ */
+function walk(data: Buffer, failAt: number): { frames: SealedRecord[]; failure?: Failure; partial: boolean } {
+  const frames: SealedRecord[] = [];
+  let offset = 0;
+  while (data.length - offset >= FRAME_LENGTH_FIELD_SIZE) {
+    const length = data.readUInt32LE(offset);
+    const failure =
+      headerFailure(() => checkFrameLength(length), offset + FRAME_LENGTH_FIELD_SIZE) ??
+      (data.length - offset >= FRAME_HEADER_SIZE
+        ? headerFailure(
+            () => checkFrameType(data.readUInt32LE(offset + FRAME_LENGTH_FIELD_SIZE)),
+            offset + FRAME_HEADER_SIZE,
+          )
+        : undefined);
+    if (failure !== undefined) return { frames, failure, partial: true };
+    const end = offset + FRAME_LENGTH_FIELD_SIZE + length;
+    if (end > data.length) break;
+    if (frames.length === failAt) {
+      return {
+        frames,
+        failure: { at: end, error: recordingOpenerFailure() },
+        partial: true,
+      };
+    }
+    frames.push({
+      ciphertext: data.subarray(offset + FRAME_HEADER_SIZE, end - FRAME_TAG_SIZE),
+      tag: data.subarray(end - FRAME_TAG_SIZE, end),
+    });
+    offset = end;
+  }
+  return { frames, partial: offset < data.length };
 }
 
 /** A mutation of a well-formed record stream. */
@@ -192,12 +268,7 @@ function applyMutation(frames: Buffer[], plaintexts: readonly Buffer[], m: Mutat
     case 'reflect': {
       // The server's own records (server counter space) sent back to it (HARDENING 11).
       const server = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'server');
-      return Buffer.concat(
-        plaintexts.map((p) => {
-          const { ciphertext, tag } = server.seal(p);
-          return serializeFrame(ciphertext, tag);
-        }),
-      );
+      return Buffer.concat(plaintexts.map((p) => frameOf(server.seal(p))));
     }
   }
 }
@@ -257,23 +328,24 @@ describe('HARDENING 30: record layer fuzzing', () => {
   test(`frame parser: random bytes and mutated frames, any chunking (seed ${SEED})`, (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} parser cases=${PARSER_RUNS}`);
     let cases = 0;
+    const emptyTag = Buffer.alloc(FRAME_TAG_SIZE);
     const frameArb = fc.oneof(
       // a well-formed-looking frame with a random body
-      fc.uint8Array({ maxLength: 64 }).map((body) => {
-        const f = Buffer.alloc(8 + body.length + 16);
-        f.writeUInt32LE(4 + body.length + 16, 0);
-        f.writeUInt32LE(6, 4);
-        f.set(body, 8);
-        return f;
-      }),
+      fc
+        .uint8Array({ maxLength: 64 })
+        .map((body) => frameOf({ ciphertext: Buffer.from(body), tag: emptyTag })),
+      // a body long enough to be decrypted both in pieces and through the staging buffer
+      fc
+        .integer({ min: 4000, max: 9000 })
+        .map((n) => frameOf({ ciphertext: Buffer.alloc(n, n & 0xff), tag: emptyTag })),
       // a header with a random length and type, then a few bytes
       fc
         .tuple(u32, fc.oneof(fc.constant(6), u32), fc.uint8Array({ maxLength: 32 }))
         .map(([len, type, rest]) => {
-          const f = Buffer.alloc(8 + rest.length);
+          const f = Buffer.alloc(FRAME_HEADER_SIZE + rest.length);
           f.writeUInt32LE(len, 0);
-          f.writeUInt32LE(type, 4);
-          f.set(rest, 8);
+          f.writeUInt32LE(type, FRAME_LENGTH_FIELD_SIZE);
+          f.set(rest, FRAME_HEADER_SIZE);
           return f;
         }),
       fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b)),
@@ -281,55 +353,81 @@ describe('HARDENING 30: record layer fuzzing', () => {
     fc.assert(
       fc.property(
         fc.array(frameArb, { maxLength: 6 }),
-        fc.array(fc.nat(), { maxLength: 12 }),
-        (parts, cuts) => {
+        splitArb,
+        // The sink's answers in turn (false: no more for now); none means it always takes more.
+        fc.array(fc.boolean(), { maxLength: 8 }),
+        // The record that fails authentication, if any.
+        fc.oneof(fc.constant(-1), fc.nat({ max: 6 })),
+        (parts, how, answers, failAt) => {
           cases++;
           const data = Buffer.concat(parts);
-          // Reference: the whole buffer at once.
-          let whole: { frames: Buffer[]; rest: number } | AltsError;
-          try {
-            const r = parseFrames(data);
-            whole = {
-              frames: r.frames.map((f) => Buffer.concat([f.ciphertext, f.tag])),
-              rest: r.rest.length,
-            };
-          } catch (err) {
-            assert.ok(AltsError.is(err) && err.code === 'BAD_FRAME', `untyped parser error: ${String(err)}`);
-            whole = err;
-          }
-          // Incremental: the same bytes in random chunks, as a reader accumulating its input.
-          let pending = Buffer.alloc(0);
-          const seen: Buffer[] = [];
-          let failure: AltsError | undefined;
-          for (const c of chunk(data, cuts)) {
-            pending = Buffer.concat([pending, c]);
+          const expected = walk(data, failAt);
+          const opener = new RecordingOpener(failAt);
+          const delivered: Buffer[] = [];
+          let asked = 0;
+          // The record whose delivery the sink refused: the rest of it may follow, nothing after it.
+          let refusedIn: number | undefined;
+          const reader = new RecordReader(opener, (plaintext) => {
+            if (refusedIn !== undefined && refusedIn !== opener.records.length) {
+              throw new Error('the reader delivered past a refusal');
+            }
+            delivered.push(Buffer.from(plaintext));
+            const more = answers[asked++ % answers.length] ?? true;
+            if (!more) refusedIn = opener.records.length;
+            return more;
+          });
+          // What the protected stream does: drain on input, and again on each `_read` while blocked.
+          const feed = (input: Buffer): void => {
+            reader.enqueue(input);
+            reader.drain();
+            while (reader.blocked) {
+              const before = delivered.length;
+              reader.drain();
+              if (delivered.length !== before) throw new Error('a blocked reader delivered more');
+              refusedIn = undefined;
+              reader.unblock();
+              reader.drain();
+            }
+            if (refusedIn !== undefined) throw new Error('a refusal did not block the reader');
+          };
+          let fed = 0;
+          let failure: { error: unknown; chunk: number } | undefined;
+          for (const input of split(data, how)) {
             try {
-              const r = parseFrames(pending);
-              for (const f of r.frames) {
-                assert.equal(f.tag.length, 16);
-                seen.push(Buffer.concat([f.ciphertext, f.tag]));
-              }
-              pending = Buffer.from(r.rest);
-            } catch (err) {
-              assert.ok(
-                AltsError.is(err) && err.code === 'BAD_FRAME',
-                `untyped parser error: ${String(err)}`,
-              );
-              failure = err;
+              feed(input);
+            } catch (error) {
+              failure = { error, chunk: input.length };
               break;
             }
-            // Bounded memory: what is kept is one partial frame whose length passed the checks.
-            if (pending.length >= 4) assert.ok(pending.readUInt32LE(0) <= MAX_FRAME_LENGTH_FIELD);
-            if (pending.length >= 4) assert.ok(pending.length < 4 + pending.readUInt32LE(0));
+            fed += input.length;
           }
-          if (AltsError.is(whole)) {
-            assert.ok(failure, 'chunked parsing accepted what whole parsing rejected');
-            assert.equal(failure.message, whole.message);
+          if (expected.failure === undefined) {
+            assert.equal(failure, undefined, `the reader failed: ${String(failure?.error)}`);
+            assert.equal(reader.pending, expected.partial);
           } else {
-            assert.equal(failure, undefined, `chunked parsing failed: ${failure?.message}`);
-            assert.deepEqual(seen, whole.frames);
-            assert.equal(pending.length, whole.rest);
+            const { error, chunk: size } = failure ?? { error: undefined, chunk: 0 };
+            assert.ok(
+              AltsError.is(error) && error.code === expected.failure.error.code,
+              `expected ${expected.failure.error.message}, got ${String(error)}`,
+            );
+            assert.equal(error.message, expected.failure.error.message);
+            // Refused by the very chunk that completed the bad field or the failing record.
+            assert.ok(
+              fed < expected.failure.at && expected.failure.at <= fed + size,
+              'refused late or early',
+            );
+            assert.ok(
+              opener.unauthenticated.every((p) => p.every((byte) => byte === 0)),
+              'plaintext of the failed record was not wiped',
+            );
+            assert.equal(reader.pending, false, 'a failed reader keeps nothing');
           }
+          const whole = (f: SealedRecord) => Buffer.concat([f.ciphertext, f.tag]);
+          assert.deepEqual(opener.records.map(whole), expected.frames.map(whole));
+          assert.ok(
+            Buffer.concat(delivered).equals(Buffer.concat(expected.frames.map((f) => f.ciphertext))),
+            'delivered plaintext differs from the records opened',
+          );
         },
       ),
       { seed: SEED, numRuns: PARSER_RUNS, includeErrorInReport: true },

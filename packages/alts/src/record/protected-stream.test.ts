@@ -14,15 +14,17 @@ import {
 } from '../constants.js';
 import { AltsError } from '../errors.js';
 import { createRecordCrypter } from './crypter.js';
-import { FRAME_OVERHEAD, parseFrames, serializeFrame } from './frame.js';
+import { FRAME_OVERHEAD } from './frame.js';
 import { createProtectedStream, type ProtectedStream } from './protected-stream.js';
 import {
   FakeSocket,
+  frameOf,
   hex,
   loadVectors,
   loopbackPair,
   pseudoRandomBytes,
   sha256,
+  splitFrames,
   tick,
 } from './support.test.shared.js';
 
@@ -35,10 +37,7 @@ const FRAME = 16 * 1024;
 /** The wire bytes `side` would send for these plaintexts, one record each, from frame index 0. */
 function records(side: Side, plaintexts: readonly Buffer[], key: Buffer = KEY): Buffer[] {
   const crypter = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, key, side);
-  return plaintexts.map((p) => {
-    const { ciphertext, tag } = crypter.seal(p);
-    return serializeFrame(ciphertext, tag);
-  });
+  return plaintexts.map((p) => frameOf(crypter.seal(p)));
 }
 
 function fakeServer(options: { leftover?: Buffer; writeFrameSize?: number } = {}): {
@@ -243,7 +242,7 @@ describe('protected stream', () => {
     assert.ok(ended, "'end' emitted");
     assert.ok(data.equals(expected));
     assert.ok(fake.writableEnded, 'we ended the socket in turn (allowHalfOpen false, like net)');
-    assert.equal(parseFrames(fake.written).frames.length, 1, 'what was written before was flushed first');
+    assert.equal(splitFrames(fake.written).frames.length, 1, 'what was written before was flushed first');
   });
 
   test('HARDENING 3: EOF inside a header, a body or a tag is TRUNCATED, never a clean end', async () => {
@@ -407,7 +406,7 @@ describe('protected stream', () => {
     const { error } = await result;
     assert.equal(code(error), 'COUNTER_OVERFLOW');
     assert.equal(code((await second) ?? undefined), 'COUNTER_OVERFLOW');
-    assert.equal(parseFrames(fake.written).frames.length, 1, 'only the last valid record was written');
+    assert.equal(splitFrames(fake.written).frames.length, 1, 'only the last valid record was written');
     assert.ok(fake.destroyed);
   });
 
@@ -418,7 +417,7 @@ describe('protected stream', () => {
     const { fake, stream } = fakeServer();
     stream.setFrameIndexesForTesting(0n, (1n << 64n) - 1n);
     const result = outcome(stream);
-    const frame = serializeFrame(last.ciphertext, last.tag);
+    const frame = frameOf(last);
     fake.feed(Buffer.concat([frame, frame]));
     const { data, error } = await result;
     assert.equal(code(error), 'COUNTER_OVERFLOW');
@@ -451,8 +450,8 @@ describe('protected stream', () => {
       const { fake, stream } = fakeServer({ writeFrameSize: frameSize });
       const data = pseudoRandomBytes(612 * 1024, 4);
       await new Promise((done) => stream.write(data, done));
-      const { frames, rest } = parseFrames(fake.written);
-      assert.equal(rest.length, 0);
+      const { frames, partial } = splitFrames(fake.written);
+      assert.equal(partial, false);
       const payload = frameSize - FRAME_OVERHEAD;
       assert.equal(frames.length, Math.ceil(data.length / payload));
       frames.forEach((f, i) => {
@@ -477,7 +476,7 @@ describe('protected stream', () => {
     stream.uncork();
     await tick();
     await tick();
-    const { frames } = parseFrames(fake.written);
+    const { frames } = splitFrames(fake.written);
     assert.ok(frames.length <= 3, `${frames.length} frames`);
     const client = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
     const opened = Buffer.concat(frames.map((f) => client.open(f.ciphertext, f.tag)));
@@ -496,7 +495,7 @@ describe('protected stream', () => {
     stream.uncork();
     await tick();
     await tick();
-    const { frames } = parseFrames(fake.written);
+    const { frames } = splitFrames(fake.written);
     const client = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
     const opened = Buffer.concat(frames.map((f) => client.open(f.ciphertext, f.tag)));
     assert.ok(opened.equals(Buffer.concat(pieces)));

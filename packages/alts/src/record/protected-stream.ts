@@ -1,23 +1,17 @@
 /**
- * The ALTS protected stream: a Duplex over a connected socket that seals writes into ALTS records
- * and opens records read from the socket (docs/protocol.md §4, §4.8). It is what http2 runs on after a handshake.
+ * The ALTS protected stream: the Duplex http2 runs on after a handshake (docs/protocol.md §4, §4.8).
+ * It adapts a connected socket to the record reader (inbound) and writer (outbound): it owns the
+ * flow control both ways, the end and destroy of the connection, and the Socket look-alike surface
+ * http2 and grpc-js expect. Parsing and sealing live in reader.ts and writer.ts.
  */
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { Side } from '../constants.js';
 import { AltsError } from '../errors.js';
-import { createRecordCrypter, type RecordCrypter, type RecordOpening } from './crypter.js';
-import {
-  checkFrameLength,
-  checkFrameSize,
-  checkFrameType,
-  FRAME_HEADER_SIZE,
-  FRAME_LENGTH_FIELD_SIZE,
-  FRAME_OVERHEAD,
-  FRAME_TAG_SIZE,
-  FRAME_TYPE_FIELD_SIZE,
-  writeFrameHeader,
-} from './frame.js';
+import { createRecordCrypter, type RecordCrypter } from './crypter.js';
+import { checkFrameSize } from './frame.js';
+import { RecordReader } from './reader.js';
+import { OutboundPlaintext, RecordWriter } from './writer.js';
 
 /**
  * Plaintext sealed and handed to the socket in one corked batch before we look at the socket's
@@ -31,19 +25,6 @@ const WRITE_BATCH_MAX_BYTES = 512 * 1024;
  * 64 KiB + 1 MiB of plaintext (HARDENING 17).
  */
 const READABLE_HIGH_WATER_MARK = 64 * 1024;
-/**
- * Smallest piece of a straddling record's ciphertext decrypted on its own; smaller pieces are
- * gathered in a staging buffer of this size (allocated once per stream, when first needed). Every
- * `update()` call allocates its output off-heap, so this bounds the plaintext pieces held per record
- * while its tag is pending to about 2 × 1 MiB / 4 KiB, however finely the peer splits its segments.
- */
-const MIN_DECRYPT_PIECE = 4 * 1024;
-/**
- * Gathered writes averaging less than this per part are concatenated and sealed by one cipher call:
- * each `update()` costs a native call plus two allocations, more than copying a few KiB. Above it
- * (HTTP/2 DATA payloads of 16 KiB between 9-byte headers), the parts are sealed one update each.
- */
-const MIN_SEAL_PART_AVERAGE = 4 * 1024;
 /** Plaintext our writers may queue before `write()` returns false (one net read's worth, as above). */
 const WRITABLE_HIGH_WATER_MARK = 64 * 1024;
 
@@ -78,27 +59,9 @@ export interface ProtectedStreamOptions {
 export class ProtectedStream extends Duplex {
   readonly #socket: Socket;
   readonly #crypter: RecordCrypter;
-  readonly #maxPayload: number;
+  readonly #reader: RecordReader;
+  readonly #writer: RecordWriter;
 
-  /** Socket chunks not yet parsed, oldest first (leftover first). */
-  #queue: Buffer[] = [];
-  /** Header bytes of a frame whose header straddles chunks. */
-  readonly #header = Buffer.alloc(FRAME_HEADER_SIZE);
-  #headerFill = 0;
-  /**
-   * A record that straddles chunks is opened as its pieces arrive (no copy of its body): the opening,
-   * the ciphertext bytes still to come, its plaintext so far (unauthenticated: held back until the
-   * tag verifies, wiped if it does not), small pieces waiting to be decrypted together, and its tag.
-   */
-  #opening: RecordOpening | null = null;
-  #ciphertextLeft = 0;
-  #held: Buffer[] = [];
-  #stage: Buffer | null = null;
-  #stageFill = 0;
-  readonly #tag = Buffer.alloc(FRAME_TAG_SIZE);
-  #tagFill = 0;
-  /** The reader asked us to stop: `push()` returned false. */
-  #readBlocked = false;
   #socketPausedByUs = false;
   #pumping = false;
   #socketEnded = false;
@@ -119,10 +82,11 @@ export class ProtectedStream extends Duplex {
     const { writeFrameSize } = options;
     checkFrameSize('writeFrameSize', writeFrameSize);
     this.#crypter = createRecordCrypter(options.recordProtocol, options.keyData, options.side);
-    this.#maxPayload = writeFrameSize - FRAME_OVERHEAD;
+    this.#reader = new RecordReader(this.#crypter, (plaintext) => this.push(plaintext));
+    this.#writer = new RecordWriter(this.#crypter, writeFrameSize);
     this.#socket = socket;
     if (options.leftover !== undefined && options.leftover.length > 0) {
-      this.#queue.push(Buffer.from(options.leftover));
+      this.#reader.enqueue(Buffer.from(options.leftover));
     }
 
     // The socket must not auto-end its write side on the peer's FIN before our queued records are
@@ -224,7 +188,7 @@ export class ProtectedStream extends Duplex {
 
   #onSocketData(chunk: Buffer): void {
     if (this.destroyed) return;
-    this.#queue.push(chunk);
+    this.#reader.enqueue(chunk);
     this.#pump();
   }
 
@@ -237,43 +201,36 @@ export class ProtectedStream extends Duplex {
     if (this.destroyed || this.#socketEnded) return;
     // Closed without a FIN (destroyed locally or reset without an error event): nothing more will come.
     this.#socketEnded = true;
-    if (this.#midFrame()) this.destroy(truncated());
+    if (this.#reader.pending) this.destroy(truncated());
     else this.destroy();
   }
 
   override _read(): void {
-    this.#readBlocked = false;
+    this.#reader.unblock();
     this.#pump();
   }
 
-  #midFrame(): boolean {
-    return this.#headerFill > 0 || this.#opening !== null || this.#queue.length > 0;
-  }
-
-  /** Opens every complete record queued so far, until the reader pushes back. Never throws. */
+  /**
+   * Opens every complete record received so far, until our consumer pushes back; then pauses the
+   * socket, so that neither ciphertext nor plaintext piles up for a slow consumer. Never throws.
+   */
   #pump(): void {
     if (this.#pumping || this.destroyed) return;
     this.#pumping = true;
     try {
-      const queue = this.#queue;
-      while (!this.#readBlocked && queue.length > 0 && !this.destroyed) {
-        const chunk = queue[0] as Buffer;
-        const consumed = this.#consume(chunk);
-        if (consumed === chunk.length) queue.shift();
-        else queue[0] = chunk.subarray(consumed);
-      }
+      const reader = this.#reader;
+      reader.drain();
       if (this.destroyed) return;
-      if (this.#readBlocked) {
+      if (reader.blocked) {
         if (!this.#socketPausedByUs && !this.#socketEnded) {
           this.#socketPausedByUs = true;
           this.#socket.pause();
         }
-      } else if (queue.length === 0) {
-        if (this.#socketEnded) this.#endRead();
-        else if (this.#socketPausedByUs) {
-          this.#socketPausedByUs = false;
-          this.#socket.resume();
-        }
+      } else if (this.#socketEnded) {
+        this.#endRead();
+      } else if (this.#socketPausedByUs) {
+        this.#socketPausedByUs = false;
+        this.#socket.resume();
       }
     } catch (err) {
       this.destroy(asError(err));
@@ -284,7 +241,7 @@ export class ProtectedStream extends Duplex {
 
   #endRead(): void {
     if (this.#readEnded) return;
-    if (this.#midFrame()) {
+    if (this.#reader.pending) {
       this.destroy(truncated());
       return;
     }
@@ -292,130 +249,10 @@ export class ProtectedStream extends Duplex {
     this.push(null);
   }
 
-  /**
-   * Parses and opens records from `chunk`; returns how many bytes it used. Stops early when the
-   * reader pushes back. A record wholly inside the chunk is opened in place; a record that
-   * straddles chunks is decrypted piece by piece as it arrives, and delivered once its tag verifies.
-   */
-  #consume(chunk: Buffer): number {
-    const end = chunk.length;
-    let offset = 0;
-    while (offset < end && !this.#readBlocked && !this.destroyed) {
-      if (this.#opening !== null) {
-        offset = this.#continueOpening(chunk, offset);
-      } else if (this.#headerFill === 0 && end - offset >= FRAME_HEADER_SIZE) {
-        const length = chunk.readUInt32LE(offset);
-        checkFrameLength(length);
-        checkFrameType(chunk.readUInt32LE(offset + FRAME_LENGTH_FIELD_SIZE));
-        offset = this.#startBody(chunk, offset + FRAME_HEADER_SIZE, length - FRAME_TYPE_FIELD_SIZE);
-      } else {
-        const header = this.#header;
-        const n = Math.min(FRAME_HEADER_SIZE - this.#headerFill, end - offset);
-        chunk.copy(header, this.#headerFill, offset, offset + n);
-        this.#headerFill += n;
-        offset += n;
-        if (this.#headerFill >= FRAME_LENGTH_FIELD_SIZE) checkFrameLength(header.readUInt32LE(0));
-        if (this.#headerFill === FRAME_HEADER_SIZE) {
-          checkFrameType(header.readUInt32LE(FRAME_LENGTH_FIELD_SIZE));
-          this.#headerFill = 0;
-          offset = this.#startBody(chunk, offset, header.readUInt32LE(0) - FRAME_TYPE_FIELD_SIZE);
-        }
-      }
-    }
-    return offset;
-  }
-
-  /** Handles a frame body of `bodyLength` bytes starting at `start` in `chunk`; returns the new offset. */
-  #startBody(chunk: Buffer, start: number, bodyLength: number): number {
-    if (chunk.length - start >= bodyLength) {
-      this.#open(chunk, start, start + bodyLength);
-      return start + bodyLength;
-    }
-    this.#opening = this.#crypter.beginOpen();
-    this.#ciphertextLeft = bodyLength - FRAME_TAG_SIZE;
-    return this.#continueOpening(chunk, start);
-  }
-
-  /** Feeds the straddling record's bytes from `chunk` at `offset`; returns the new offset. */
-  #continueOpening(chunk: Buffer, offset: number): number {
-    const end = chunk.length;
-    const n = Math.min(this.#ciphertextLeft, end - offset);
-    if (n > 0) {
-      this.#ciphertextLeft -= n;
-      const piece = chunk.subarray(offset, offset + n);
-      offset += n;
-      if (n >= MIN_DECRYPT_PIECE || this.#ciphertextLeft === 0) {
-        this.#decryptStage();
-        this.#decrypt(piece);
-      } else {
-        this.#stagePiece(piece);
-        if (this.#ciphertextLeft === 0) this.#decryptStage();
-      }
-    }
-    if (this.#ciphertextLeft === 0 && offset < end) {
-      const tag = this.#tag;
-      const m = Math.min(FRAME_TAG_SIZE - this.#tagFill, end - offset);
-      chunk.copy(tag, this.#tagFill, offset, offset + m);
-      this.#tagFill += m;
-      offset += m;
-      if (this.#tagFill === FRAME_TAG_SIZE) this.#finishOpening();
-    }
-    return offset;
-  }
-
-  #decrypt(ciphertext: Buffer): void {
-    this.#held.push((this.#opening as RecordOpening).update(ciphertext));
-  }
-
-  /** Copies a small ciphertext piece into the staging buffer, decrypting it whenever it fills. */
-  #stagePiece(piece: Buffer): void {
-    this.#stage ??= Buffer.allocUnsafe(MIN_DECRYPT_PIECE);
-    const stage = this.#stage;
-    let from = 0;
-    while (from < piece.length) {
-      const m = Math.min(stage.length - this.#stageFill, piece.length - from);
-      piece.copy(stage, this.#stageFill, from, from + m);
-      this.#stageFill += m;
-      from += m;
-      if (this.#stageFill === stage.length) this.#decryptStage();
-    }
-  }
-
-  #decryptStage(): void {
-    if (this.#stageFill === 0 || this.#stage === null) return;
-    this.#decrypt(this.#stage.subarray(0, this.#stageFill));
-    this.#stageFill = 0;
-  }
-
-  /** The straddling record's tag is complete: verify it, then deliver the held plaintext. */
-  #finishOpening(): void {
-    const opening = this.#opening as RecordOpening;
-    const held = this.#held;
-    this.#opening = null;
-    this.#held = [];
-    this.#tagFill = 0;
-    try {
-      opening.finish(this.#tag);
-    } catch (err) {
-      wipe(held);
-      throw err;
-    }
-    for (const plaintext of held) {
-      if (plaintext.length > 0 && !this.push(plaintext)) this.#readBlocked = true;
-    }
-  }
-
-  #open(source: Buffer, start: number, end: number): void {
-    const tagStart = end - FRAME_TAG_SIZE;
-    const plaintext = this.#crypter.open(source.subarray(start, tagStart), source.subarray(tagStart, end));
-    // Empty records are legal (HARDENING 16) and deliver nothing.
-    if (plaintext.length > 0 && !this.push(plaintext)) this.#readBlocked = true;
-  }
-
   // ---- write side ----
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#send([chunk], callback);
+    this.#send(new OutboundPlaintext([chunk]), callback);
   }
 
   override _writev(
@@ -424,97 +261,38 @@ export class ProtectedStream extends Duplex {
   ): void {
     const buffers = new Array<Buffer>(chunks.length);
     for (let i = 0; i < chunks.length; i++) buffers[i] = (chunks[i] as { chunk: Buffer }).chunk;
-    this.#send(buffers, callback);
+    this.#send(new OutboundPlaintext(buffers), callback);
   }
 
   /**
-   * Seals `buffers` into frames of at most `writeFrameSize` bytes and hands them to the socket in
-   * corked batches of at most {@link WRITE_BATCH_MAX_BYTES}, waiting for `'drain'` between batches.
-   * The callback runs once everything is with the socket and the socket has room again, on a later
-   * tick at the earliest, so writes made meanwhile arrive together in `_writev` and share frames.
+   * Hands `plaintext`, sealed, to the socket in corked batches of at most
+   * {@link WRITE_BATCH_MAX_BYTES}, waiting for `'drain'` between batches. The callback runs once
+   * everything is with the socket and the socket has room again, on a later tick at the earliest,
+   * so writes made meanwhile arrive together in `_writev` and share frames.
    */
-  #send(buffers: Buffer[], callback: (error?: Error | null) => void): void {
+  #send(plaintext: OutboundPlaintext, callback: (error?: Error | null) => void): void {
+    this.#pendingWrite = null;
+    if (this.destroyed) return;
     const socket = this.#socket;
-    const maxPayload = this.#maxPayload;
-    let index = 0;
-    let offset = 0;
-    const step = (): void => {
-      this.#pendingWrite = null;
-      if (this.destroyed) return;
-      let batched = 0;
-      socket.cork();
-      try {
-        while (index < buffers.length && batched < WRITE_BATCH_MAX_BYTES) {
-          let plaintext: Buffer;
-          const first = buffers[index] as Buffer;
-          if (first.length - offset >= maxPayload || index === buffers.length - 1) {
-            const take = Math.min(maxPayload, first.length - offset);
-            plaintext = first.subarray(offset, offset + take);
-            offset += take;
-            if (offset === first.length) {
-              index++;
-              offset = 0;
-            }
-          } else {
-            // Several small writes share one frame: gather them (copying at most one frame, and only
-            // when the parts are small).
-            const parts: Buffer[] = [];
-            let size = 0;
-            while (index < buffers.length && size < maxPayload) {
-              const buffer = buffers[index] as Buffer;
-              const take = Math.min(maxPayload - size, buffer.length - offset);
-              parts.push(buffer.subarray(offset, offset + take));
-              size += take;
-              offset += take;
-              if (offset === buffer.length) {
-                index++;
-                offset = 0;
-              }
-            }
-            if (parts.length === 1 || size === 0) {
-              plaintext = parts[0] ?? Buffer.alloc(0);
-            } else if (size < parts.length * MIN_SEAL_PART_AVERAGE) {
-              plaintext = Buffer.concat(parts, size);
-            } else {
-              // Parts large on average (HTTP/2 DATA payloads between 9-byte frame headers): each is
-              // sealed by its own cipher update instead of being copied together first.
-              const { ciphertext, tag } = this.#crypter.sealParts(parts);
-              const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-              writeFrameHeader(header, 0, size);
-              socket.write(header);
-              for (const piece of ciphertext) socket.write(piece);
-              socket.write(tag);
-              batched += size;
-              continue;
-            }
-          }
-          if (plaintext.length === 0) continue;
-          const { ciphertext, tag } = this.#crypter.seal(plaintext);
-          const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-          writeFrameHeader(header, 0, plaintext.length);
-          socket.write(header);
-          socket.write(ciphertext);
-          socket.write(tag);
-          batched += plaintext.length;
-        }
-      } catch (err) {
-        socket.uncork();
-        callback(asError(err));
-        return;
-      }
+    socket.cork();
+    try {
+      this.#writer.sealInto(socket, plaintext, WRITE_BATCH_MAX_BYTES);
+    } catch (err) {
       socket.uncork();
-      if (index < buffers.length) {
-        const pending = { continue: step, callback };
-        this.#pendingWrite = pending;
-        // Let the event loop breathe between batches even when the socket still has room.
-        if (!socket.writableNeedDrain)
-          setImmediate(() => this.#pendingWrite === pending && this.#onSocketDrain());
-        return;
-      }
-      if (socket.writableNeedDrain) this.#pendingWrite = { continue: () => callback(), callback };
-      else process.nextTick(callback);
-    };
-    step();
+      callback(asError(err));
+      return;
+    }
+    socket.uncork();
+    if (!plaintext.done) {
+      const pending = { continue: () => this.#send(plaintext, callback), callback };
+      this.#pendingWrite = pending;
+      // Let the event loop breathe between batches even when the socket still has room.
+      if (!socket.writableNeedDrain)
+        setImmediate(() => this.#pendingWrite === pending && this.#onSocketDrain());
+      return;
+    }
+    if (socket.writableNeedDrain) this.#pendingWrite = { continue: () => callback(), callback };
+    else process.nextTick(callback);
   }
 
   #onSocketDrain(): void {
@@ -547,12 +325,7 @@ export class ProtectedStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#crypter.dispose();
-    this.#queue = [];
-    this.#opening = null;
-    wipe(this.#held);
-    this.#held = [];
-    this.#stageFill = 0;
-    this.#headerFill = 0;
+    this.#reader.dispose();
     const pending = this.#pendingWrite;
     this.#pendingWrite = null;
     const finalCallback = this.#finalCallback;
@@ -564,11 +337,6 @@ export class ProtectedStream extends Duplex {
     if (finalCallback !== null) process.nextTick(finalCallback, aborted);
     callback(error);
   }
-}
-
-/** Overwrites plaintext that never authenticated: it must not outlive the failure. */
-function wipe(buffers: Buffer[]): void {
-  for (const buffer of buffers) buffer.fill(0);
 }
 
 function truncated(): AltsError {

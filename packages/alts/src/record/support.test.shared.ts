@@ -6,6 +6,9 @@ import { dirname, join, resolve } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Side } from '../constants.js';
+import { AltsError } from '../errors.js';
+import type { RecordOpening, SealedRecord } from './crypter.js';
+import { type RecordOpener, RecordReader } from './reader.js';
 
 export interface AesGcmVector {
   id: string;
@@ -99,6 +102,81 @@ export function pseudoRandomBytes(length: number, seed: number): Buffer {
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * One frame as a peer sends it, built by hand rather than by the library's writer, so that tests
+ * of the reader do not lean on the code they are meant to check.
+ */
+export function frameOf({ ciphertext, tag }: SealedRecord): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(4 + ciphertext.length + tag.length, 0);
+  header.writeUInt32LE(6, 4);
+  return Buffer.concat([header, ciphertext, tag]);
+}
+
+/**
+ * An opener without crypto for driving the record reader: "opening" a record yields its ciphertext
+ * as plaintext and records the frame. A record wholly inside one input chunk is recorded as the
+ * views the reader passed; a straddling one as copies (the reader reuses its buffers).
+ * The record numbered `failAt` (from 0) fails authentication instead.
+ */
+export class RecordingOpener implements RecordOpener {
+  readonly records: SealedRecord[] = [];
+  /** Plaintext handed out for the straddling record that failed: the reader must have wiped it. */
+  readonly unauthenticated: Buffer[] = [];
+
+  readonly #failAt: number;
+
+  constructor(failAt = -1) {
+    this.#failAt = failAt;
+  }
+
+  open(ciphertext: Uint8Array, tag: Uint8Array): Buffer {
+    this.#check();
+    this.records.push({
+      ciphertext: Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.length),
+      tag: Buffer.from(tag.buffer, tag.byteOffset, tag.length),
+    });
+    return Buffer.from(ciphertext);
+  }
+
+  beginOpen(): RecordOpening {
+    const pieces: Buffer[] = [];
+    return {
+      update: (ciphertext) => {
+        const plaintext = Buffer.from(ciphertext);
+        pieces.push(plaintext);
+        return plaintext;
+      },
+      finish: (tag) => {
+        if (this.records.length === this.#failAt) this.unauthenticated.push(...pieces);
+        this.#check();
+        this.records.push({ ciphertext: Buffer.concat(pieces), tag: Buffer.from(tag) });
+      },
+    };
+  }
+
+  #check(): void {
+    if (this.records.length === this.#failAt) throw recordingOpenerFailure();
+  }
+}
+
+/** The failure of {@link RecordingOpener}'s failing record. */
+export function recordingOpenerFailure(): AltsError {
+  return new AltsError('AUTH_FAILED', 'record authentication failed');
+}
+
+/**
+ * The frames in `wire`, found by the library's own reader (no crypto), and whether an incomplete
+ * frame follows them.
+ */
+export function splitFrames(wire: Buffer): { frames: SealedRecord[]; partial: boolean } {
+  const opener = new RecordingOpener();
+  const reader = new RecordReader(opener, () => true);
+  reader.enqueue(wire);
+  reader.drain();
+  return { frames: opener.records, partial: reader.pending };
 }
 
 /** A connected pair of real loopback TCP sockets. */

@@ -1,11 +1,13 @@
 // Test helpers: DoHandshake streams in lock-step and a driver that shuttles out_frames between a
 // client-side and a server-side stream, the way gRPC libraries do over a TCP connection; the CLI
 // as a child process.
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ClientDuplexStream, credentials, type StatusObject } from '@grpc/grpc-js';
 import {
@@ -230,6 +232,19 @@ export async function drive(
   const done = await feed(s, clientFinished, options.chunkSize);
   if (!settle(server, done.last, done.leftover)) outcome.stalled = true;
   return finish();
+}
+
+/** The service accounts the emulator tests speak for. */
+export const CLIENT = 'client@project.iam.gserviceaccount.com';
+export const SERVER = 'server@project.iam.gserviceaccount.com';
+
+/** A list of clean-ups that run, last first, after every test of the calling file. */
+export function cleanupsAfterAll(): Array<() => Promise<void> | void> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  return cleanups;
 }
 
 /** A fresh state directory, removed by the returned cleanup. */

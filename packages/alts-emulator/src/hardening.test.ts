@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { access, chmod, chown, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { HandshakerResp, HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
 import { keyIdOf, verifyCertificate } from './certificate.js';
 import {
+  CLIENT,
+  cleanupsAfterAll,
   clientStart,
   collect,
   connect,
@@ -18,6 +20,7 @@ import {
   type Outcome,
   REKEY,
   RPC_VERSIONS,
+  SERVER,
   Stream,
   serverStart,
   spawnCli,
@@ -37,13 +40,7 @@ import {
 import { openTrustRoot } from './trust.js';
 import { MessageType, takeMessage } from './wire.js';
 
-const SERVER = 'server@project.iam.gserviceaccount.com';
-const CLIENT = 'client@project.iam.gserviceaccount.com';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 async function stateDir(): Promise<string> {
   const { dir, cleanup } = await tempStateDir();

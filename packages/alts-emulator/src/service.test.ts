@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { HandshakerReq, type HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
 import {
+  CLIENT,
+  cleanupsAfterAll,
   clientStart,
   connect,
   drive,
@@ -11,6 +13,7 @@ import {
   type Outcome,
   REKEY,
   RPC_VERSIONS,
+  SERVER,
   Stream,
   serverStart,
   tempStateDir,
@@ -18,10 +21,7 @@ import {
 import { type RunningEmulator, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
 
-const CLIENT = 'client@project.iam.gserviceaccount.com';
-const SERVER = 'server@project.iam.gserviceaccount.com';
-
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups = cleanupsAfterAll();
 const logs: string[] = [];
 
 async function emulator(
@@ -68,10 +68,6 @@ before(async () => {
     emulator(b.dir, SERVER),
     emulator(iamDir, SERVER, CLIENT),
   ]);
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
 function assertSuccess(o: Outcome): void {

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { guardExit } from 'ot-booking-demo/exit-guard';
-import { type Started, startReady } from 'ot-booking-demo/processes';
-import { type BenchContext, CLIENT_SA, EMULATOR_CLI, ROOT, SERVER_SA } from './lib/context.js';
+import { type Started, startEmulator } from 'ot-booking-demo/processes';
+import { type BenchContext, CLIENT_SA, ROOT, SERVER_SA } from './lib/context.js';
 import { load1, machineInfo } from './lib/machine.js';
 import { runToCompletion } from './lib/processes.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
@@ -202,13 +202,7 @@ async function main(): Promise<number> {
   if (needAlts) {
     const stateDir = join(tmpDir, 'emulator-state');
     mkdirSync(stateDir, { mode: 0o700 });
-    const emulator = (name: string, sa: string) =>
-      startReady(
-        name,
-        EMULATOR_CLI,
-        ['serve', '--listen', '127.0.0.1:0', '--service-account', sa, '--state-dir', stateDir],
-        childLog,
-      );
+    const emulator = (name: string, sa: string) => startEmulator(name, sa, stateDir, childLog);
     try {
       // The first creates the trust root; the second reuses it.
       emulators = [await emulator('emulator-client-vm', CLIENT_SA)];

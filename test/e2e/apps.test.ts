@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PROGRAMS, run, type Started, startReady, stopAll } from 'ot-booking-demo/processes';
+import { PROGRAMS, run, type Started, startEmulator, startReady, stopAll } from 'ot-booking-demo/processes';
 
 const { emulator: EMULATOR, server: SERVER, client: CLIENT, demo: DEMO } = PROGRAMS;
 
@@ -48,13 +48,7 @@ describe('OT booking apps end to end (processes)', () => {
 
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'ot-e2e-'));
-    const emulator = (name: string, sa: string) =>
-      startReady(
-        name,
-        EMULATOR,
-        ['serve', '--listen', '127.0.0.1:0', '--service-account', sa, '--state-dir', stateDir],
-        keep,
-      );
+    const emulator = (name: string, sa: string) => startEmulator(name, sa, stateDir, keep);
     [clientVm, serverVm] = await Promise.all([
       emulator('client-vm', CLIENT_SA),
       emulator('server-vm', SERVER_SA),
@@ -108,12 +102,7 @@ describe('OT booking apps end to end (processes)', () => {
   });
 
   it('rejects a caller running as another account with PERMISSION_DENIED', async () => {
-    const otherVm = await startReady(
-      'other-vm',
-      EMULATOR,
-      ['serve', '--listen', '127.0.0.1:0', '--service-account', OTHER_SA, '--state-dir', stateDir],
-      keep,
-    );
+    const otherVm = await startEmulator('other-vm', OTHER_SA, stateDir, keep);
     const denied = await run(CLIENT, ['--handshaker', otherVm.address, server.address, SERVER_SA]);
     await otherVm.stop();
     assert.equal(denied.code, 64 + 7);

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROGRAMS, run, type Started, startReady, stopAll } from 'ot-booking-demo/processes';
+import { PROGRAMS, run, type Started, startEmulator, startReady, stopAll } from 'ot-booking-demo/processes';
 
-const { emulator: EMULATOR, server: SERVER, client: CLIENT } = PROGRAMS;
+const { server: SERVER, client: CLIENT } = PROGRAMS;
 
 const CLIENT_SA = 'frontend@hospital-test.iam.gserviceaccount.com';
 const SERVER_SA = 'backend@hospital-test.iam.gserviceaccount.com';
@@ -66,13 +66,7 @@ describe('HARDENING 33: the apps never log or print a peer’s text raw', () => 
 
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'ot-log-forging-'));
-    const emulator = (name: string, sa: string) =>
-      startReady(
-        name,
-        EMULATOR,
-        ['serve', '--listen', '127.0.0.1:0', '--service-account', sa, '--state-dir', stateDir],
-        () => undefined,
-      );
+    const emulator = (name: string, sa: string) => startEmulator(name, sa, stateDir, () => undefined);
     const [client, serverVm] = await Promise.all([
       emulator('client-vm', CLIENT_SA),
       emulator('server-vm', SERVER_SA),

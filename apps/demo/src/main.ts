@@ -11,7 +11,7 @@ import {
   type OtBookingServiceClient,
 } from '@grpc-alts/ot-booking';
 import { guardExit } from './exit-guard.js';
-import { PROGRAMS, run, type Started, startReady } from './processes.js';
+import { PROGRAMS, run, type Started, startEmulator, startReady } from './processes.js';
 
 const { emulator: EMULATOR, server: SERVER, client: CLIENT } = PROGRAMS;
 
@@ -52,13 +52,7 @@ function call(client: OtBookingServiceClient): Promise<BookingResponse> {
 }
 
 async function main(): Promise<void> {
-  const emulator = (name: string, sa: string) =>
-    startReady(
-      name,
-      EMULATOR,
-      ['serve', '--listen', '127.0.0.1:0', '--service-account', sa, '--state-dir', stateDir],
-      childLog,
-    );
+  const emulator = (name: string, sa: string) => startEmulator(name, sa, stateDir, childLog);
   const startServer = (handshaker: string, port = '0') =>
     startReady(
       'server',

@@ -73,6 +73,21 @@ export function startReady(
   });
 }
 
+/** Starts an alts-emulator on a free loopback port as the "VM" of `serviceAccount`. */
+export function startEmulator(
+  name: string,
+  serviceAccount: string,
+  stateDir: string,
+  onLog: (line: string) => void,
+): Promise<Started> {
+  return startReady(
+    name,
+    PROGRAMS.emulator,
+    ['serve', '--listen', '127.0.0.1:0', '--service-account', serviceAccount, '--state-dir', stateDir],
+    onLog,
+  );
+}
+
 export interface Ran {
   code: number;
   stdout: string;

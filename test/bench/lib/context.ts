@@ -1,5 +1,4 @@
 /** What every benchmark section gets from the orchestrator. */
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorker, type Worker } from './processes.js';
 import { CLIENT_SA, type Mode, type ModeConfig, SERVER_SA, TLS_CIPHER_SUITE } from './services.js';
@@ -10,7 +9,6 @@ export const WORKERS = {
   server: fileURLToPath(new URL('../workers/server.js', import.meta.url)),
   client: fileURLToPath(new URL('../workers/client.js', import.meta.url)),
 } as const;
-export const EMULATOR_CLI = join(ROOT, 'packages/alts-emulator/dist/cli.js');
 export { CLIENT_SA, SERVER_SA };
 
 export interface BenchContext {

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
-import { after, test } from 'node:test';
-import { collect, connect, drive, spawnCli, tempStateDir } from './driver.test.util.js';
+import { test } from 'node:test';
+import { cleanupsAfterAll, collect, connect, drive, spawnCli, tempStateDir } from './driver.test.util.js';
 import { readDisabledServiceAccounts } from './iam.js';
 
 const SA = 'vm@project.iam.gserviceaccount.com';
 
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 async function stateDir(): Promise<string> {
   const { dir, cleanup } = await tempStateDir();
@@ -60,6 +57,7 @@ test('--help prints usage; bad flags and arguments: one line and a pointer to --
     [['--bogus'], "unknown option '--bogus'"],
     [['serve'], 'serve needs --service-account <sa>'],
     [['disable'], 'disable needs exactly one service account'],
+    [['enable', SA, '--client-service-account', SA], 'enable takes only <sa> and --state-dir'],
     [['frobnicate'], 'unknown command "frobnicate"'],
     [
       ['--listen', 'nowhere', '--service-account', SA],

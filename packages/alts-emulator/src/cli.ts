@@ -132,7 +132,11 @@ async function main(argv: string[]): Promise<void> {
     const [sa, ...extra] = rest;
     if (sa === undefined || extra.length > 0)
       throw new UsageError(`${command} needs exactly one service account`);
-    if (values.listen !== undefined || values['service-account'] !== undefined) {
+    if (
+      values.listen !== undefined ||
+      values['service-account'] !== undefined ||
+      values['client-service-account'] !== undefined
+    ) {
       throw new UsageError(`${command} takes only <sa> and --state-dir`);
     }
     await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { verifyCertificate } from './certificate.js';
-import { tempStateDir } from './driver.test.util.js';
+import { cleanupsAfterAll, tempStateDir } from './driver.test.util.js';
 import { disableServiceAccount, enableServiceAccount, readDisabledServiceAccounts } from './iam.js';
 import { openIdentity, openTrustRoot } from './trust.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
+const cleanups = cleanupsAfterAll();
 
 async function stateDir(): Promise<string> {
   const { dir, cleanup } = await tempStateDir();

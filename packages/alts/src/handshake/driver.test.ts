@@ -28,6 +28,10 @@ const TIMEOUT_MS = 5_000;
 /** "Fails fast": before half the deadline, so the failure did not wait for it, even on a loaded machine. */
 const FAST_MS = TIMEOUT_MS / 2;
 
+/** A dripping peer's byte interval, and how long it drips (its first-message deadline). */
+const DRIP_INTERVAL_MS = 10;
+const DRIP_MS = 2_000;
+
 /** Every test socket, destroyed after each test so leak checks see only the library's resources. */
 const testSockets: Socket[] = [];
 
@@ -498,6 +502,41 @@ describe('ALTS handshake driver', () => {
       assert.ok(slowServer.destroyed);
       assert.equal(limiter.active, 0);
     });
+  });
+
+  it('HARDENING 32: a peer dripping its first message costs a few handshaker requests, not one per byte', async () => {
+    await withFake(
+      {
+        override: (req) =>
+          req.serverStart
+            ? {
+                outFrames: Buffer.alloc(0),
+                bytesConsumed: 0,
+                result: undefined,
+                status: { code: 0, details: '' },
+              }
+            : undefined,
+      },
+      async (fake, ref) => {
+        const [c, s] = await socketPair();
+        c.on('error', () => {});
+        const failing = runHandshake(s, params(ref, 'server', { firstMessageTimeoutMs: DRIP_MS }));
+        let dripped = 0;
+        const drip = setInterval(() => {
+          c.write(Buffer.from([dripped++ & 0xff]));
+        }, DRIP_INTERVAL_MS);
+        try {
+          await rejectsWith(failing, 'HANDSHAKE_TIMEOUT', /no complete first handshake message/);
+        } finally {
+          clearInterval(drip);
+        }
+        assert.ok(dripped > 50, `the peer dripped ${dripped} bytes`);
+        assert.ok(
+          fake.requests.length <= 10,
+          `${fake.requests.length} handshaker requests for ${dripped} bytes`,
+        );
+      },
+    );
   });
 
   it('HARDENING 32: a first message that never completes is refused past 64 KiB', async () => {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HandshakeProtocol,
   type HandshakerReq,
@@ -29,6 +30,12 @@ export const MAX_PENDING_HANDSHAKE_BYTES = 1024 * 1024;
  * messages are far smaller; a peer still sending past this is not starting a handshake.
  */
 export const MAX_FIRST_MESSAGE_BYTES = HANDSHAKE_READ_LIMIT;
+/**
+ * First pause before asking the handshaker again about an incomplete first message, doubled each
+ * time: a message split across a few TCP segments is whole after the first pause, and within the
+ * 10 s first-message deadline a dripping peer gets about ten tries.
+ */
+const FIRST_MESSAGE_RETRY_MS = 10;
 /** How long a failed handshake waits for its alert out_frames to flush before the socket is destroyed. */
 const ALERT_FLUSH_MS = 1_000;
 
@@ -156,6 +163,7 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     trace(`${who}: start`);
     // The client speaks first, so its first message is complete from the start.
     let firstMessageComplete = p.side === 'client';
+    let firstMessageRetries = 0;
     let sent: Buffer = p.side === 'client' ? Buffer.alloc(0) : await reader.read();
     let request = p.side === 'client' ? clientStart(p) : serverStart(p, sent);
     // While we wait for the peer no request is outstanding, so a handshaker that dies (killed,
@@ -213,11 +221,16 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
       if (!firstMessageComplete) {
         // Until the peer's first message is whole it holds nothing of ours but its socket: no
         // slot and no DoHandshake stream (the handshaker may cap streams per connection, and
-        // silent peers must not fill them). The bytes so far start a fresh stream next time.
+        // silent peers must not fill them). The bytes so far start a fresh stream next time,
+        // after a growing pause: a peer dripping its first message byte by byte then costs a
+        // dozen handshaker requests, not one per byte, each resending all it sent so far.
         release();
         release = undefined;
         stream.close({ cancel: false });
         stream = undefined;
+        await sleep(FIRST_MESSAGE_RETRY_MS * 2 ** firstMessageRetries++, undefined, {
+          signal: abort.signal,
+        });
       }
       let received: Buffer;
       waitingForPeer = true;

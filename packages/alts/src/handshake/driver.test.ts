@@ -192,9 +192,14 @@ describe('ALTS handshake driver', () => {
       await withFake({ consume }, async (fake, ref) => {
         const [peer, s] = await socketPair();
         const done = runHandshake(s, params(ref, 'server'));
-        for (const byte of Buffer.concat([CLIENT_INIT, CLIENT_FINISHED])) {
-          peer.write(Buffer.from([byte]));
-          await sleep(1);
+        // As a real client: ClientInit, then ClientFinished once the server's flight arrived.
+        const serverFlight = once(peer, 'data');
+        for (const message of [CLIENT_INIT, CLIENT_FINISHED]) {
+          for (const byte of message) {
+            peer.write(Buffer.from([byte]));
+            await sleep(1);
+          }
+          await serverFlight;
         }
         const server = await done;
         assert.equal(server.context.peerServiceAccount, 'client@test.iam.gserviceaccount.com');

@@ -47,32 +47,37 @@ export type AltsErrorCode = keyof typeof ALTS_ERROR_STATUS;
  * Longest piece of outside text (handshaker status details, a peer's identity) an error message
  * carries: enough for any real reason or service account, too little to flood a log line.
  */
-export const MAX_QUOTED_TEXT_CHARS = 256;
+const MAX_QUOTED_TEXT_CHARS = 256;
+
+/**
+ * What never reaches a line raw: C0, DEL and C1 controls (Cc), the line and paragraph separators
+ * some viewers break lines at (Zl, Zp), bidirectional formatting characters (Bidi_Control, which
+ * reorder what the reader sees, CVE-2021-42574) and lone surrogates (Cs; written as UTF-8 they
+ * become U+FFFD, hiding what was sent).
+ */
+const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Cs}]/u;
+
+const escapeChar = (c: string) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`;
 
 /**
  * Renders text we did not write (handshaker details that may echo an unauthenticated peer, a
- * peer's identity) safe for one log line (docs/hardening.md 33): control characters, line and
- * paragraph separators and bidi controls become `\uXXXX`, and it is cut to `max` characters.
+ * peer's identity, request fields) safe for one log line (docs/hardening.md 33): every unsafe
+ * character becomes JSON's `\uXXXX`, and the result is at most `max` characters plus an ellipsis,
+ * never cut inside an escape or a surrogate pair. Backslashes stay as they are, so escaping twice
+ * changes nothing; the price is that a literal `\u000a` sent by a peer reads like an escape.
  */
 export function quoteUntrusted(text: string, max = MAX_QUOTED_TEXT_CHARS): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return cut.replace(
-    /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Cs}]/gu,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  if (text.length <= max && !UNSAFE.test(text)) return text;
+  let out = '';
+  for (const c of text) {
+    const piece = UNSAFE.test(c) ? escapeChar(c) : c;
+    if (out.length + piece.length > max) return `${out}…`;
+    out += piece;
+  }
+  return out;
 }
 
 const ALTS_ERROR_MARK = Symbol.for('@grpc-alts/alts.AltsError');
-
-/**
- * grpc-js reports a channel that could not connect as `No connection established. Last error:
- * <String(error)>. Resolution note: <note>`, the note empty unless the resolver had something to
- * say. A failure of the handshaker channel quotes that report, and grpc-js wraps the same report
- * around our error again: kept, a user would read the boilerplate twice and an empty note at each
- * end. Only the last error's own text stays (and a note that says something).
- */
-const GRPC_CONNECTION_REPORT = /No connection established\. Last error: (?:\w*Error: )?/g;
-const EMPTY_RESOLUTION_NOTE = /\. Resolution note: $/;
 
 /** The one error type of this library: a stable `code`, the gRPC status it maps to, and a `cause`. */
 export class AltsError extends Error {
@@ -81,10 +86,7 @@ export class AltsError extends Error {
   readonly [ALTS_ERROR_MARK] = true;
 
   constructor(code: AltsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(
-      `[${code}] ${message.replace(GRPC_CONNECTION_REPORT, '').replace(EMPTY_RESOLUTION_NOTE, '')}`,
-      options,
-    );
+    super(`[${code}] ${message}`, options);
     this.code = code;
   }
 

@@ -1,4 +1,4 @@
-export { ALTS_ERROR_STATUS, AltsError, type AltsErrorCode } from './errors.js';
+export { ALTS_ERROR_STATUS, AltsError, type AltsErrorCode, quoteUntrusted } from './errors.js';
 export { checkClientAuthorization, clientAuthorizationInterceptor } from './grpc/authorization.js';
 export {
   type AltsChannelCredentialsOptions,

@@ -20,9 +20,6 @@ export interface SecuredConnection {
 export async function secureConnection(socket: Socket, params: HandshakeParams): Promise<SecuredConnection> {
   const outcome = await runHandshake(socket, params);
   try {
-    if (socket.destroyed) {
-      throw new AltsError('PEER_CLOSED', 'the peer closed the connection right after the handshake');
-    }
     const stream = createProtectedStream(socket, {
       recordProtocol: outcome.context.recordProtocol,
       keyData: outcome.keyData,

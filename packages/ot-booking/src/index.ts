@@ -21,4 +21,4 @@ export {
   type OtBookingServiceServer,
   OtBookingServiceService,
 } from './gen/otbooking/ot_booking.js';
-export { escapeLogField, logLine, MAX_LOG_FIELD_CHARS } from './log-escape.js';
+export { escapeLogField, logLine } from './log-escape.js';

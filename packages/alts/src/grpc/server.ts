@@ -55,7 +55,7 @@ export interface AltsServerOptions extends AltsCommonOptions {
 }
 
 /** How long a silent peer may keep a connection: see {@link AltsServerOptions.firstMessageTimeoutMs}. */
-export const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 10_000;
+const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 10_000;
 
 function checkCount(name: string, value: number | undefined, defaultValue: number): number {
   if (value === undefined) return defaultValue;

@@ -89,6 +89,21 @@ export function openHandshakerChannelsForTesting(): number {
 }
 
 /**
+ * grpc-js reports a channel that could not connect as `No connection established. Last error:
+ * <String(error)>. Resolution note: <note>`, the note empty unless the resolver had something to
+ * say. A failure of the handshaker channel quotes that report, and grpc-js wraps the same report
+ * around our error again: kept, a user would read the boilerplate twice and an empty note at each
+ * end. Only the last error's own text stays (and a note that says something), taken out before
+ * quoting so the boilerplate does not use up the quoted length.
+ */
+const GRPC_CONNECTION_REPORT = /No connection established\. Last error: (?:\w*Error: )?/g;
+const EMPTY_RESOLUTION_NOTE = /\. Resolution note: $/;
+
+function withoutConnectionReport(text: string): string {
+  return text.replace(GRPC_CONNECTION_REPORT, '').replace(EMPTY_RESOLUTION_NOTE, '');
+}
+
+/**
  * One DoHandshake stream driven in strict request/response lock-step, as all three reference
  * libraries do: every request waits for exactly one response.
  */
@@ -125,7 +140,7 @@ export class HandshakerStream {
       this.#fail(
         new AltsError(
           'HANDSHAKER_UNAVAILABLE',
-          `the ALTS handshaker service at ${address} failed: ${quoteUntrusted(err.details || err.message)}`,
+          `the ALTS handshaker service at ${address} failed: ${quoteUntrusted(withoutConnectionReport(err.details || err.message))}`,
           { cause: err },
         ),
       );

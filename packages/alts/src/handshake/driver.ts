@@ -39,6 +39,13 @@ const FIRST_MESSAGE_RETRY_MS = 10;
 /** How long a failed handshake waits for its alert out_frames to flush before the socket is destroyed. */
 const ALERT_FLUSH_MS = 1_000;
 
+/**
+ * The DoHandshake call's deadline trails the handshake's own by this much: it is only a backstop
+ * for a stream we fail to cancel. Two timers of equal delay fire in no guaranteed order, and the
+ * handshake's timer must decide, so the caller sees HANDSHAKE_TIMEOUT and not grpc-js's deadline.
+ */
+const HANDSHAKER_CALL_GRACE_MS = 1_000;
+
 export interface HandshakeParams {
   side: Side;
   client: HandshakerServiceClient;
@@ -113,6 +120,7 @@ function serverStart(p: HandshakeParams, inBytes: Buffer): HandshakerReq {
 export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<HandshakeOutcome> {
   socket.on('error', ignoreHandledError);
   const started = performance.now();
+  const callDeadline = Date.now() + p.timeoutMs + HANDSHAKER_CALL_GRACE_MS;
   const who = p.side === 'client' ? `client handshake to ${p.targetName ?? '?'}` : 'server handshake';
   const abort = new AbortController();
   const timer = setTimeout(
@@ -176,14 +184,9 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     for (;;) {
       release ??= await p.limiter.acquire(abort.signal);
       aborted();
-      stream ??= new HandshakerStream(
-        p.client,
-        new Date(Date.now() + p.timeoutMs),
-        p.handshakerAddress,
-        (error) => {
-          if (waitingForPeer) abort.abort(error);
-        },
-      );
+      stream ??= new HandshakerStream(p.client, new Date(callDeadline), p.handshakerAddress, (error) => {
+        if (waitingForPeer) abort.abort(error);
+      });
       resp = await stream.send(request);
       aborted();
       if (resp.bytesConsumed > sent.length) {

@@ -50,10 +50,14 @@ export function issueCertificate(
   return Buffer.concat([body, signature]);
 }
 
-/** Checks a certificate against the trust anchor; returns the identity it vouches for. */
+/**
+ * Checks a certificate against the trust anchor; returns the identity it vouches for. `what`
+ * names the certificate in errors: a peer's in a handshake, a bundle's at load time.
+ */
 export function verifyCertificate(
   certificate: Buffer,
   anchor: TrustAnchor,
+  what = "the peer's certificate",
 ): { serviceAccount: string; identityKey: KeyObject } {
   const r = new Reader(certificate, 'certificate');
   const version = r.u8();
@@ -68,17 +72,17 @@ export function verifyCertificate(
   // is whatever the peer wrote (issue 13, finding 3).
   if (!keyId.equals(anchor.keyId)) {
     throw unauthenticated(
-      "the peer's certificate was issued by another trust root " +
+      `${what} was issued by another trust root ` +
         `(root key id ${keyId.toString('hex')}, ours ${anchor.keyId.toString('hex')})`,
     );
   }
   const signed = Buffer.concat([CERTIFICATE_LABEL, certificate.subarray(0, bodyEnd)]);
   if (!verify(null, signed, anchor.publicKey, signature)) {
-    throw unauthenticated("the peer's certificate has a bad signature");
+    throw unauthenticated(`${what} has a bad signature`);
   }
   if (comparableServiceAccount(serviceAccount) === undefined) {
     throw unauthenticated(
-      "the peer's certificate is for a service account outside visible ASCII, which matches no identity",
+      `${what} is for a service account outside visible ASCII, which matches no identity`,
     );
   }
   return { serviceAccount, identityKey: publicKeyFromRaw('Ed25519', identityKey) };

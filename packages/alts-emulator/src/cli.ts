@@ -2,10 +2,12 @@
 // the READY line (or the help or version asked for); logs go to stderr.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { IDENTITY_OPTIONS, identityOptions, stateDirOption, UsageError } from './cli-options.js';
 import { DEFAULT_HOST, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
+import { rootDirOf } from './provision.js';
 import { quote } from './quote.js';
-import { defaultStateDir } from './state-dir.js';
+import { initRoot, issueBundle, openRoot } from './trust.js';
 
 /** Port of the real handshaker service on the metadata server (docs/protocol.md §3.10); java forces it. */
 const DEFAULT_PORT = 8080;
@@ -16,26 +18,39 @@ const EXIT_FAILURE = 1;
 const PROG = 'alts-emulator';
 
 const USAGE = `Usage:
-  alts-emulator [serve] --service-account <sa> [--client-service-account <sa>]
+  alts-emulator [serve] (--service-account <sa> | --bundle <file>)
+                        [--client-service-account <sa> | --client-bundle <file>]
                         [--listen <host:port>] [--state-dir <dir>]
+  alts-emulator init [--root-dir <dir>]
+  alts-emulator issue <sa> --out <file> [--root-dir <dir>]
   alts-emulator disable <sa> [--state-dir <dir>]
   alts-emulator enable <sa> [--state-dir <dir>]
   alts-emulator -h | --help | --version
 
 A local ALTS handshaker service (grpc.gcp.HandshakerService) with real key agreement and
-service-account identities vouched for by a trust root kept in the state directory.
+service-account identities vouched for by a local trust root.
 
 serve (default)
   --listen <host:port>          where to listen (default ${DEFAULT_HOST}:${DEFAULT_PORT}, the real
                                 service's port; use port 0 for any free port). Prints
                                 "READY <host:port>" on stdout once listening.
-  --service-account <sa>        identity of this "VM" (required)
+  --bundle <file>               identity bundle of this "VM" (from issue): its identity key,
+                                certificate and the trust root's public key. The root's private
+                                key is never read.
+  --service-account <sa>        identity of this "VM"; without --bundle, issued on first use
+                                from the state directory's trust root by a separate process
   --client-service-account <sa> identity of client-side handshakes, if different
+  --client-bundle <file>        its bundle, with --bundle (same trust root)
+init                            create the trust root (its private key, mode 600) in --root-dir
+issue <sa> --out <file>         write an identity bundle for <sa> (mode 600) signed by the trust
+                                root of --root-dir; copy it to the "VM" that serves <sa>
 disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
                                 emulators using the same state directory see it at once
---state-dir <dir>               trust root, identity keys, IAM state: created on first use,
-                                private to you (mode 700); one that is not yours or that group
-                                or others can write to is refused. Default
+--root-dir <dir>                trust root directory, private to you; default <state-dir>/root
+--state-dir <dir>               IAM state; without --bundle also the trust root (root/) and
+                                the bundles (bundles/). Created on first use, private to you
+                                (mode 700); one that is not yours or that group or others can
+                                write to is refused. Default
                                 $XDG_STATE_HOME/alts-emulator, else ~/.local/state/alts-emulator
                                 (never a shared directory such as /tmp: whoever creates it
                                 first owns the trust root)
@@ -44,8 +59,6 @@ disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work a
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
-
-class UsageError extends Error {}
 
 function parseListen(value: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
@@ -57,20 +70,14 @@ function parseListen(value: string): { host: string; port: number } {
   return { host, port };
 }
 
-async function serve(values: Record<string, string | boolean | undefined>, stateDir: string): Promise<void> {
-  const serviceAccount = values['service-account'];
-  if (typeof serviceAccount !== 'string') throw new UsageError('serve needs --service-account <sa>');
+type Values = Record<string, string | boolean | undefined>;
+
+async function serve(values: Values): Promise<void> {
+  const identity = identityOptions(values, 'serve');
   const listen = parseListen(
     typeof values.listen === 'string' ? values.listen : `${DEFAULT_HOST}:${DEFAULT_PORT}`,
   );
-  const clientServiceAccount = values['client-service-account'];
-  const emulator = await startEmulator({
-    ...listen,
-    serviceAccount,
-    ...(typeof clientServiceAccount === 'string' ? { clientServiceAccount } : {}),
-    stateDir,
-    logger: log,
-  }).catch((error: unknown) => {
+  const emulator = await startEmulator({ ...listen, ...identity, logger: log }).catch((error: unknown) => {
     // grpc-js reports a busy port inside "No address added out of total 1 resolved errors: [...]".
     if (!String(error).includes('EADDRINUSE')) throw error;
     const server =
@@ -95,8 +102,50 @@ async function serve(values: Record<string, string | boolean | undefined>, state
   // Before READY: whoever reads it may signal at once, and a signal that beats the handlers kills.
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
-  log(`state directory ${stateDir}`);
+  log(`state directory ${identity.stateDir}`);
   process.stdout.write(`READY ${emulator.address}\n`);
+}
+
+/** The options each command takes besides its positionals (a foreign one is a usage error). */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  serve: ['listen', ...Object.keys(IDENTITY_OPTIONS)],
+  init: ['root-dir', 'state-dir'],
+  issue: ['out', 'root-dir', 'state-dir'],
+  disable: ['state-dir'],
+  enable: ['state-dir'],
+};
+
+function checkOptions(command: string, values: Values): void {
+  const allowed = COMMAND_OPTIONS[command];
+  if (allowed === undefined) throw new UsageError(`unknown command ${quote(command)}`);
+  const foreign = Object.keys(values).find((name) => !allowed.includes(name));
+  if (foreign !== undefined) throw new UsageError(`${command} does not take --${foreign}`);
+}
+
+/** Exactly one positional: the service account of issue, disable and enable. */
+function oneServiceAccount(command: string, rest: string[]): string {
+  const [sa, ...extra] = rest;
+  if (sa === undefined || extra.length > 0)
+    throw new UsageError(`${command} needs exactly one service account`);
+  return sa;
+}
+
+function rootDirOption(values: Values): string {
+  return typeof values['root-dir'] === 'string' ? values['root-dir'] : rootDirOf(stateDirOption(values));
+}
+
+async function issue(values: Values, serviceAccount: string): Promise<void> {
+  const out = values.out;
+  if (typeof out !== 'string') throw new UsageError('issue needs --out <file>');
+  const rootDir = rootDirOption(values);
+  const root = await openRoot(rootDir);
+  if (!(await issueBundle(root, serviceAccount, out))) {
+    throw new Error(`refusing to overwrite ${out}: it exists; remove it first to issue a new bundle`);
+  }
+  log(
+    `issued ${quote(serviceAccount)} by trust root ${root.anchor.keyId.toString('hex')} (${rootDir}) ` +
+      `into ${out}: private key inside, keep it mode 600`,
+  );
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -105,9 +154,9 @@ async function main(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       listen: { type: 'string' },
-      'service-account': { type: 'string' },
-      'client-service-account': { type: 'string' },
-      'state-dir': { type: 'string' },
+      ...IDENTITY_OPTIONS,
+      'root-dir': { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -121,29 +170,30 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${PROG} ${version}\n`);
     return;
   }
-  const stateDir = values['state-dir'] ?? defaultStateDir();
   const [command = 'serve', ...rest] = positionals;
-  if (command === 'serve') {
+  checkOptions(command, values);
+  if (command === 'serve' || command === 'init') {
     if (rest.length > 0) throw new UsageError(`unexpected argument ${quote(rest[0] ?? '')}`);
-    await serve(values, stateDir);
+  }
+  if (command === 'serve') {
+    await serve(values);
     return;
   }
-  if (command === 'disable' || command === 'enable') {
-    const [sa, ...extra] = rest;
-    if (sa === undefined || extra.length > 0)
-      throw new UsageError(`${command} needs exactly one service account`);
-    if (
-      values.listen !== undefined ||
-      values['service-account'] !== undefined ||
-      values['client-service-account'] !== undefined
-    ) {
-      throw new UsageError(`${command} takes only <sa> and --state-dir`);
-    }
-    await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
-    log(`${command}d ${quote(sa)} in ${stateDir}`);
+  if (command === 'init') {
+    const rootDir = rootDirOption(values);
+    const { root, created } = await initRoot(rootDir);
+    const keyId = root.anchor.keyId.toString('hex');
+    log(created ? `created trust root ${keyId} in ${rootDir}` : `trust root ${keyId} already in ${rootDir}`);
     return;
   }
-  throw new UsageError(`unknown command ${quote(command)}`);
+  const sa = oneServiceAccount(command, rest);
+  if (command === 'issue') {
+    await issue(values, sa);
+    return;
+  }
+  const stateDir = stateDirOption(values);
+  await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
+  log(`${command}d ${quote(sa)} in ${stateDir}`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -18,6 +18,8 @@ import {
   HandshakerServiceClient,
   type HandshakerStatus,
 } from '@grpc-alts/handshaker-proto';
+import { type IdentityBundle, loadBundle } from './bundle.js';
+import { initRoot, issueBundle, type TrustRoot } from './trust.js';
 
 export const RPC_VERSIONS = { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } };
 export const REKEY = 'ALTSRP_GCM_AES128_REKEY';
@@ -251,6 +253,24 @@ export function cleanupsAfterAll(): Array<() => Promise<void> | void> {
 export async function tempStateDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'alts-emulator-test-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A new trust root in `dir` and a bundle (in `dir`) for each service account, issued and loaded in
+ * this process: for tests that drive the service without an emulator process.
+ */
+export async function issueTestBundles(
+  dir: string,
+  serviceAccounts: string[],
+): Promise<{ root: TrustRoot; bundles: IdentityBundle[] }> {
+  const { root } = await initRoot(join(dir, 'root'));
+  const bundles: IdentityBundle[] = [];
+  for (const [i, sa] of serviceAccounts.entries()) {
+    const path = join(dir, `bundle-${i}.json`);
+    await issueBundle(root, sa, path);
+    bundles.push(await loadBundle(path, sa));
+  }
+  return { root, bundles };
 }
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));

@@ -1,10 +1,11 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HandshakerServiceService } from '@grpc-alts/handshaker-proto';
+import { type IdentityBundle, loadBundle } from './bundle.js';
 import { readDisabledServiceAccounts } from './iam.js';
 import { sameServiceAccount } from './identity.js';
+import { provisionBundles } from './provision.js';
 import { quote } from './quote.js';
 import { createHandshakerService, DEFAULT_IDLE_TIMEOUT_MS } from './service.js';
-import { openIdentity, openTrustRoot } from './trust.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /**
@@ -20,13 +21,24 @@ export interface EmulatorOptions {
   host?: string;
   /** Port; default 0 (any free port, see `port` of the result). */
   port?: number;
-  /** The identity of this "VM": the local identity of its handshakes. */
-  serviceAccount: string;
+  /**
+   * The identity of this "VM": the local identity of its handshakes. Required without `bundle`;
+   * with one, the bundle must be this account's.
+   */
+  serviceAccount?: string;
   /** Local identity of client-side handshakes if different (two identities on one host). */
   clientServiceAccount?: string;
   /**
-   * Trust root, identity keys and IAM state; created on first use, private to the user. An
-   * existing one that is not the user's, or that group or others can write to, is refused.
+   * Identity bundle of this "VM" (from `alts-emulator issue`): its identity and trust root. Without
+   * one, the state directory's trust root issues the identities (the zero-setup workflow).
+   */
+  bundle?: string;
+  /** Bundle of the client-side identity, if different; it must come from the same root. */
+  clientBundle?: string;
+  /**
+   * IAM state, and without `bundle` also the trust root and bundles; created on first use, private
+   * to the user. An existing one that is not the user's, or that group or others can write to, is
+   * refused.
    */
   stateDir: string;
   /** Receives one line per event (handshake outcomes, identities, durations; never keys). */
@@ -50,24 +62,65 @@ function bind(server: Server, address: string): Promise<number> {
   });
 }
 
+/**
+ * The bundles of the server-side identity and, if different, the client-side one: those given, or
+ * the state directory's (issued on first use by another process). The root's private key is
+ * never read here.
+ */
+async function openBundles(options: EmulatorOptions): Promise<[IdentityBundle, IdentityBundle | undefined]> {
+  const { serviceAccount, clientServiceAccount, bundle, clientBundle } = options;
+  if (bundle === undefined) {
+    if (clientBundle !== undefined) throw new Error('clientBundle needs bundle too');
+    if (serviceAccount === undefined) throw new Error('serviceAccount or bundle is required');
+    const accounts =
+      clientServiceAccount === undefined || sameServiceAccount(serviceAccount, clientServiceAccount)
+        ? [serviceAccount]
+        : [serviceAccount, clientServiceAccount];
+    const [serverPath, clientPath] = await provisionBundles(options.stateDir, accounts);
+    return [
+      await loadBundle(serverPath as string, serviceAccount),
+      clientPath === undefined ? undefined : await loadBundle(clientPath, clientServiceAccount),
+    ];
+  }
+  const server = await loadBundle(bundle, serviceAccount);
+  if (clientBundle === undefined) {
+    if (
+      clientServiceAccount !== undefined &&
+      !sameServiceAccount(clientServiceAccount, server.identity.serviceAccount)
+    ) {
+      throw new Error(
+        `the client-side identity ${quote(clientServiceAccount)} needs a bundle of its own (clientBundle)`,
+      );
+    }
+    return [server, undefined];
+  }
+  const client = await loadBundle(clientBundle, clientServiceAccount);
+  if (!client.anchor.keyId.equals(server.anchor.keyId)) {
+    throw new Error(
+      `identity bundles ${bundle} and ${clientBundle} come from different trust roots ` +
+        `(${server.anchor.keyId.toString('hex')}, ${client.anchor.keyId.toString('hex')})`,
+    );
+  }
+  return [server, client];
+}
+
 /** Starts the handshaker service in this process. */
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const host = options.host ?? DEFAULT_HOST;
   const log = options.logger ?? (() => undefined);
-  const clientServiceAccount = options.clientServiceAccount ?? options.serviceAccount;
-  const oneIdentity = sameServiceAccount(options.serviceAccount, clientServiceAccount);
-  // The root's private key only issues missing identities here; the service gets the anchor alone.
-  const root = await openTrustRoot(options.stateDir);
-  const accounts = oneIdentity ? [options.serviceAccount] : [options.serviceAccount, clientServiceAccount];
-  const identities = await Promise.all(accounts.map((sa) => openIdentity(options.stateDir, root, sa)));
+  const [own, ownClient] = await openBundles(options);
+  const bundles = ownClient === undefined ? [own] : [own, ownClient];
+  const identities = bundles.map((b) => b.identity);
+  const serviceAccount = own.identity.serviceAccount;
+  const clientServiceAccount = (ownClient ?? own).identity.serviceAccount;
   const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   server.addService(
     HandshakerServiceService,
     createHandshakerService({
-      anchor: root.anchor,
+      anchor: own.anchor,
       identities,
       clientServiceAccount,
-      serverServiceAccount: options.serviceAccount,
+      serverServiceAccount: serviceAccount,
       disabledServiceAccounts: () => readDisabledServiceAccounts(options.stateDir),
       log,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
@@ -76,10 +129,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const uriHost = host.includes(':') ? `[${host}]` : host;
   const port = await bind(server, `${uriHost}:${options.port ?? 0}`);
   const address = `${uriHost}:${port}`;
-  const clientNote = oneIdentity ? '' : ` client=${quote(clientServiceAccount)}`;
+  const clientNote = bundles.length === 1 ? '' : ` client=${quote(clientServiceAccount)}`;
   log(
-    `listening on ${address} as ${quote(options.serviceAccount)}${clientNote} ` +
-      `(trust root ${root.anchor.keyId.toString('hex')})`,
+    `listening on ${address} as ${quote(serviceAccount)}${clientNote} ` +
+      `(trust root ${own.anchor.keyId.toString('hex')}, bundle ${bundles.map((b) => b.path).join(', ')})`,
   );
   let stopped: Promise<void> | undefined;
   return {

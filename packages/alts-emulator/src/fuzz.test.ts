@@ -43,11 +43,11 @@ import {
   type HandshakerServiceServer,
 } from '@grpc-alts/handshaker-proto';
 import fc from 'fast-check';
-import type { LocalIdentity } from './certificate.js';
+import type { LocalIdentity, TrustAnchor } from './certificate.js';
+import { issueTestBundles } from './driver.test.util.js';
 import { startEmulator } from './emulator.js';
 import { readDisabledServiceAccounts } from './iam.js';
 import { createHandshakerService } from './service.js';
-import { openIdentity, openTrustRoot, type TrustRoot } from './trust.js';
 
 const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
 const RUNS = envInt('FUZZ_RUNS', 1000, 10, 5_000_000);
@@ -342,7 +342,7 @@ function strayRequest(kind: Stray): HandshakerReq | undefined {
 
 describe('HARDENING 30: emulator fuzzing with malformed requests and peer messages', () => {
   let stateDir: string;
-  let root: TrustRoot;
+  let anchor: TrustAnchor;
   let identities: LocalIdentity[];
   let service: HandshakerServiceServer;
   let timerBaseline = 0;
@@ -351,13 +351,11 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
     process.on('uncaughtException', onEscape);
     process.on('unhandledRejection', onEscape);
     stateDir = await mkdtemp(join(tmpdir(), 'alts-emulator-fuzz-'));
-    root = await openTrustRoot(stateDir);
-    identities = [
-      await openIdentity(stateDir, root, CLIENT_SA),
-      await openIdentity(stateDir, root, SERVER_SA),
-    ];
+    const issued = await issueTestBundles(stateDir, [CLIENT_SA, SERVER_SA]);
+    anchor = issued.root.anchor;
+    identities = issued.bundles.map((b) => b.identity);
     service = createHandshakerService({
-      anchor: root.anchor,
+      anchor,
       identities,
       clientServiceAccount: CLIENT_SA,
       serverServiceAccount: SERVER_SA,

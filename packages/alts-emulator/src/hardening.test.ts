@@ -2,12 +2,14 @@
 // an unauthenticated peer can make the emulator say, which state directories it trusts, how large
 // the IAM state may grow and how service accounts are compared.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
-import { access, chmod, chown, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { once } from 'node:events';
+import { access, chmod, chown, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { HandshakerResp, HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
+import { loadBundle } from './bundle.js';
 import { keyIdOf, verifyCertificate } from './certificate.js';
 import {
   CLIENT,
@@ -37,7 +39,8 @@ import {
   encodeServerFinished,
   encodeServerInit,
 } from './messages.js';
-import { openTrustRoot } from './trust.js';
+import { bundlePathOf, rootDirOf } from './provision.js';
+import { initRoot } from './trust.js';
 import { MessageType, takeMessage } from './wire.js';
 
 const cleanups = cleanupsAfterAll();
@@ -125,6 +128,48 @@ function certificate(keyId: Buffer, serviceAccount: string, signer?: KeyObject):
   return Buffer.concat([body, signature]);
 }
 
+/** The 32-byte Ed25519 seed of a PEM private key: what a process that loaded the key holds in memory. */
+function seedOf(pem: string): Buffer {
+  return Buffer.from(createPrivateKey(pem).export({ format: 'jwk' }).d as string, 'base64url');
+}
+
+/** Bytes read from another process's memory at a time. */
+const MEMORY_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Which of `needles` the writable memory of process `pid` holds (heap, V8 heap, stacks: where
+ * loaded keys live), read through /proc/<pid>/mem, which a parent may read. Chunks overlap so a
+ * needle across a boundary is found.
+ */
+async function memoryHolds(pid: number, needles: Buffer[]): Promise<boolean[]> {
+  const longest = Math.max(...needles.map((n) => n.length));
+  const found = needles.map(() => false);
+  const maps = await readFile(`/proc/${pid}/maps`, 'utf8');
+  const mem = await open(`/proc/${pid}/mem`, 'r');
+  const chunk = Buffer.alloc(MEMORY_CHUNK_BYTES);
+  try {
+    for (const line of maps.split('\n')) {
+      const region = /^([0-9a-f]+)-([0-9a-f]+) rw/.exec(line);
+      if (!region) continue;
+      const end = Number.parseInt(region[2] as string, 16);
+      for (let at = Number.parseInt(region[1] as string, 16); at < end; at += MEMORY_CHUNK_BYTES - longest) {
+        const length = Math.min(MEMORY_CHUNK_BYTES, end - at);
+        // A region unmapped since /proc/<pid>/maps was read cannot be read (EIO): skip it.
+        const read = await mem.read(chunk, 0, length, at).catch(() => undefined);
+        if (read === undefined) break;
+        const view = chunk.subarray(0, read.bytesRead);
+        needles.forEach((needle, i) => {
+          found[i] ||= view.includes(needle);
+        });
+        if (at + length >= end) break;
+      }
+    }
+  } finally {
+    await mem.close();
+  }
+  return found;
+}
+
 /** A whole log line as an attacker would like to see it in the operator's log. */
 const FORGED_LINE =
   '2030-01-01T00:00:00.000Z handshake #1 role=server local="server@p" ok peer="admin@project.iam.gserviceaccount.com"';
@@ -160,7 +205,7 @@ describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
   test('the identity of an unverified certificate is never echoed', async () => {
     const dir = await stateDir();
     const { service, logs } = await emulator(dir);
-    const ourKeyId = (await openTrustRoot(dir)).anchor.keyId;
+    const ourKeyId = (await loadBundle(bundlePathOf(dir, SERVER))).anchor.keyId;
     const strangerRoot = generateKeyPairSync('ed25519').privateKey;
     const claim = `admin@project.iam.gserviceaccount.com\n${FORGED_LINE}\u001b[2K\u202e`;
     const forged = {
@@ -240,15 +285,23 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
     }
   });
 
-  test('a root key or IAM file that others may read or write is refused', async () => {
+  test('a root key, bundle or IAM file that others may read or write is refused', async () => {
     const dir = await stateDir();
     await (await startEmulator({ serviceAccount: SERVER, stateDir: dir })).stop();
-    const key = join(dir, 'root-key.pem');
+    const key = join(rootDirOf(dir), 'root-key.pem');
+    const bundle = bundlePathOf(dir, SERVER);
     for (const mode of [0o644, 0o620, 0o602]) {
       await chmod(key, mode);
-      const message = await refusal(dir);
+      // Issuing a new identity reads the root key; serving the issued one does not.
+      const message = await refusal(dir, CLIENT);
       assert.ok(message.includes(key), message);
       assert.match(message, /chmod 600/);
+      await (await startEmulator({ serviceAccount: SERVER, stateDir: dir })).stop();
+      await chmod(bundle, mode);
+      const bundleMessage = await refusal(dir);
+      assert.ok(bundleMessage.includes(bundle), bundleMessage);
+      assert.match(bundleMessage, /readable or writable by group or others.*chmod 600/);
+      await chmod(bundle, 0o600);
     }
     await chmod(key, 0o600);
     await disableServiceAccount(dir, 'someone@project.iam.gserviceaccount.com');
@@ -277,8 +330,10 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
     assert.match(await refusal(dir), /owned by uid 65534, not by you/);
     const other = await stateDir();
     await (await startEmulator({ serviceAccount: SERVER, stateDir: other })).stop();
-    await chown(join(other, 'root-key.pem'), NOBODY, NOBODY);
-    assert.match(await refusal(other), /root-key\.pem.*owned by uid 65534/);
+    await chown(join(rootDirOf(other), 'root-key.pem'), NOBODY, NOBODY);
+    assert.match(await refusal(other, CLIENT), /root-key\.pem.*owned by uid 65534/);
+    await chown(bundlePathOf(other, SERVER), NOBODY, NOBODY);
+    assert.match(await refusal(other), /bundles\/\w+\.json.*owned by uid 65534/);
     const third = await stateDir();
     await disableServiceAccount(third, CLIENT);
     await chown(join(third, 'iam.json'), NOBODY, NOBODY);
@@ -294,12 +349,50 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
     } finally {
       process.umask(umask);
     }
-    const identities = join(dir, 'identities');
-    for (const d of [join(dir, '..'), dir, identities]) assert.equal((await stat(d)).mode & 0o777, 0o700, d);
-    const files = [join(dir, 'root-key.pem'), join(dir, 'iam.json')];
-    for (const name of await readdir(identities)) files.push(join(identities, name));
+    const bundles = join(dir, 'bundles');
+    for (const d of [join(dir, '..'), dir, rootDirOf(dir), bundles]) {
+      assert.equal((await stat(d)).mode & 0o777, 0o700, d);
+    }
+    const files = [join(rootDirOf(dir), 'root-key.pem'), join(dir, 'iam.json')];
+    for (const name of await readdir(bundles)) files.push(join(bundles, name));
     assert.equal(files.length, 3);
     for (const f of files) assert.equal((await stat(f)).mode & 0o777, 0o600, f);
+  });
+
+  test('a serving emulator holds no root private key: its memory has its identity key, never the root key', {
+    skip: process.platform !== 'linux' && 'reads the process memory through Linux /proc/<pid>/mem',
+  }, async () => {
+    const dir = await stateDir();
+    // Zero-setup: the serving process has the root created and its identity issued by a child.
+    const child = spawnCli([
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--service-account',
+      SERVER,
+      '--state-dir',
+      dir,
+    ]);
+    const done = collect(child);
+    try {
+      const [ready] = (await once(child.stdout as NonNullable<typeof child.stdout>, 'data')) as [Buffer];
+      const address = /^READY (\S+)\n$/.exec(ready.toString())?.[1];
+      assert.ok(address, ready.toString());
+      const service = connect(address);
+      assertSuccess(await drive(service, service));
+      service.close();
+      const rootSeed = seedOf(await readFile(join(rootDirOf(dir), 'root-key.pem'), 'utf8'));
+      const bundle = JSON.parse(await readFile(bundlePathOf(dir, SERVER), 'utf8')) as { identityKey: string };
+      const [identityHeld, rootHeld] = await memoryHolds(child.pid as number, [
+        seedOf(bundle.identityKey),
+        rootSeed,
+      ]);
+      assert.ok(identityHeld, 'the scan finds the identity key the emulator signs with (the control)');
+      assert.equal(rootHeld, false, 'the root private key is in the serving process');
+    } finally {
+      child.kill('SIGTERM');
+      await done;
+    }
   });
 
   test('the default state directory is private to the user: $XDG_STATE_HOME or ~/.local/state', async () => {
@@ -390,7 +483,7 @@ describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fo
       assert.match(await refusal(dir, sa), /visible ASCII/, JSON.stringify(sa));
       await assert.rejects(disableServiceAccount(dir, sa), /visible ASCII/, JSON.stringify(sa));
     }
-    const root = await openTrustRoot(dir);
+    const { root } = await initRoot(rootDirOf(dir));
     for (const sa of LOOK_ALIKES) {
       const signed = certificate(root.anchor.keyId, sa, root.privateKey);
       assert.throws(() => verifyCertificate(signed, root.anchor), /visible ASCII/, JSON.stringify(sa));

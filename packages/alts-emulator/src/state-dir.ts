@@ -1,5 +1,6 @@
-// The state directory on disk (README "Trust model"). Whoever can write to it, or owns a file in
-// it, decides which identities handshakes accept (issue 13, finding 4: a /tmp/alts created first
+// Private files and directories: the state directory, a trust root directory, identity bundles
+// (README "Trust model"). Whoever can write to them, or owns a file in them, decides which
+// identities handshakes accept (issue 13, finding 4: a /tmp/alts created first
 // by another local user handed them the trust root). So every directory and file is checked to be
 // the user's own and closed to group and others before it is trusted, and what we create is
 // private from the start. Several emulators may share a directory and start at the same moment,
@@ -58,7 +59,8 @@ function checkPrivate(path: string, stats: Stats, what: keyof typeof RULES): voi
   if (stats.uid !== uid) {
     throw new Error(
       `refusing ${what} ${path}: it is owned by uid ${stats.uid}, not by you (uid ${uid}), so its ` +
-        `owner could choose the trust root; use a state directory you own (default ${defaultStateDir()})`,
+        `owner could choose the trust root or an identity; use files and directories you own ` +
+        `(default state directory ${defaultStateDir()})`,
     );
   }
   const rule = RULES[what];

@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { PROGRAMS, run, stopAll, track } from 'ot-booking-demo/processes';
 
@@ -84,23 +86,21 @@ function serveIn(ns: string, script: string, args: string[], log: string[]): Pro
 }
 
 /** Runs ot-booking-client in the client namespace to its exit. */
-function callFromClientMachine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function callFromClientMachine(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = inNamespace(CLIENT_NS, PROGRAMS.client, [
     '--timeout',
     String(CALL_TIMEOUT_MS / 1000),
     ...args,
   ]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve) =>
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout: stdout.trim(), stderr: stderr.trim() })),
-  );
+  const closed = once(child, 'close') as Promise<[number | null]>;
+  const [stdout, stderr] = await Promise.all([
+    text(child.stdout as NodeJS.ReadableStream),
+    text(child.stderr as NodeJS.ReadableStream),
+  ]);
+  const [code] = await closed;
+  return { code: code ?? 1, stdout: stdout.trim(), stderr: stderr.trim() };
 }
 
 describe('two machines: OT booking across two network namespaces, each emulator from its own bundle', {

@@ -192,6 +192,36 @@ describe('frame', () => {
     }
   });
 
+  test('a small frame is one written piece with the bytes of header, ciphertext and tag; a large one stays in pieces', () => {
+    const key = Buffer.alloc(REKEY_KEY_SIZE, 9);
+    const writer = new RecordWriter(
+      createRecordCrypter(ALTSRP_GCM_AES128_REKEY, key, 'client'),
+      MIN_FRAME_SIZE,
+    );
+    const reference = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, key, 'client');
+    // The frame before the copy threshold, the last copied one, and the first one written in pieces.
+    const sizes = [100, 4095 - FRAME_OVERHEAD, 4096 - FRAME_OVERHEAD];
+    const written: Buffer[][] = [];
+    const expected: Buffer[] = [];
+    for (const size of sizes) {
+      const pieces: Buffer[] = [];
+      const payload = pseudoRandomBytes(size, size);
+      writer.sealInto({ write: (piece) => pieces.push(piece) }, new OutboundPlaintext([payload]), size);
+      const { ciphertext, tag } = reference.seal(payload);
+      written.push(pieces);
+      expected.push(Buffer.concat([frameHeader(size), ciphertext, tag]));
+    }
+    assert.deepEqual(
+      written.map((pieces) => pieces.length),
+      [1, 1, 3],
+    );
+    // Checked after every frame was written: copied frames share Node's allocation pool, never
+    // each other's bytes.
+    for (const [i, pieces] of written.entries()) {
+      assert.ok(Buffer.concat(pieces).equals(expected[i] as Buffer), `${sizes[i]}`);
+    }
+  });
+
   test('negotiateWriteFrameSize follows docs/protocol.md §4.6 for every peer kind', () => {
     assert.equal(MIN_FRAME_SIZE, 16384);
     // grpc-go peer advertises nothing.

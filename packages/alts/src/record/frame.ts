@@ -64,11 +64,16 @@ export function checkFrameType(type: number): void {
   }
 }
 
+/** Writes the 8-byte header of a frame carrying `plaintextLength` bytes at the start of `target`. */
+export function writeFrameHeader(target: Buffer, plaintextLength: number): void {
+  target.writeUInt32LE(FRAME_TYPE_FIELD_SIZE + plaintextLength + FRAME_TAG_SIZE, 0);
+  target.writeUInt32LE(RECORD_MESSAGE_TYPE, FRAME_LENGTH_FIELD_SIZE);
+}
+
 /** The 8-byte header of a frame carrying `plaintextLength` bytes. */
 export function frameHeader(plaintextLength: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-  header.writeUInt32LE(FRAME_TYPE_FIELD_SIZE + plaintextLength + FRAME_TAG_SIZE, 0);
-  header.writeUInt32LE(RECORD_MESSAGE_TYPE, FRAME_LENGTH_FIELD_SIZE);
+  writeFrameHeader(header, plaintextLength);
   return header;
 }
 

@@ -4,7 +4,7 @@
  * control: the protected stream decides how much to seal at a time.
  */
 import type { RecordCrypter } from './crypter.js';
-import { FRAME_OVERHEAD, frameHeader } from './frame.js';
+import { FRAME_HEADER_SIZE, FRAME_OVERHEAD, frameHeader, writeFrameHeader } from './frame.js';
 
 /**
  * Gathered writes averaging less than this per part are concatenated and sealed by one cipher call:
@@ -12,6 +12,15 @@ import { FRAME_OVERHEAD, frameHeader } from './frame.js';
  * (HTTP/2 DATA payloads of 16 KiB between 9-byte headers), the parts are sealed one update each.
  */
 const MIN_SEAL_PART_AVERAGE = 4 * 1024;
+
+/**
+ * Frames up to this size (header and tag included) are written as one buffer: header, ciphertext
+ * and tag copied together. Node's `Buffer.allocUnsafe` serves sizes below half its 8 KiB pool
+ * (`Buffer.poolSize >>> 1`) from the shared pool, so such a frame costs no allocation of its own, and
+ * the socket gets one write instead of three (each a Writable entry and a writev slot). Larger
+ * frames keep their pieces: copying them would cost more than the writes it saves.
+ */
+const MAX_COPIED_FRAME_SIZE = 4 * 1024 - 1;
 
 /** The outbound half of a crypter. */
 export type RecordSealer = Pick<RecordCrypter, 'seal' | 'sealParts'>;
@@ -113,9 +122,18 @@ export class RecordWriter {
   #seal(out: FrameSink, plaintext: Buffer): number {
     if (plaintext.length === 0) return 0;
     const { ciphertext, tag } = this.#sealer.seal(plaintext);
-    out.write(frameHeader(plaintext.length));
-    out.write(ciphertext);
-    out.write(tag);
+    const frameSize = FRAME_OVERHEAD + plaintext.length;
+    if (frameSize <= MAX_COPIED_FRAME_SIZE) {
+      const frame = Buffer.allocUnsafe(frameSize);
+      writeFrameHeader(frame, plaintext.length);
+      ciphertext.copy(frame, FRAME_HEADER_SIZE);
+      tag.copy(frame, FRAME_HEADER_SIZE + ciphertext.length);
+      out.write(frame);
+    } else {
+      out.write(frameHeader(plaintext.length));
+      out.write(ciphertext);
+      out.write(tag);
+    }
     return plaintext.length;
   }
 }

@@ -41,15 +41,7 @@ import {
   type HandshakerResp,
   type HandshakerServiceServer,
 } from '@grpc-alts/handshaker-proto';
-import {
-  activeTimers,
-  cutAt,
-  EscapeRecorder,
-  fuzzRuns,
-  fuzzSeed,
-  reportFuzzCases,
-  within,
-} from '@grpc-alts/test-support/fuzz';
+import { activeTimers, cutAt, EscapeRecorder, fuzzRun, within } from '@grpc-alts/test-support/fuzz';
 import { REKEY, RPC_VERSIONS as VERSIONS } from '@grpc-alts/test-support/handshaker';
 import { rawHandshakerService } from '@grpc-alts/test-support/handshaker-stream';
 import fc from 'fast-check';
@@ -59,8 +51,7 @@ import { readDisabledServiceAccounts } from './iam.js';
 import { createHandshakerService } from './service.js';
 import { openIdentity, openTrustRoot, type TrustRoot } from './trust.js';
 
-const SEED = fuzzSeed();
-const RUNS = fuzzRuns(1000);
+const { seed: SEED, runs: RUNS, report } = fuzzRun('emulator', 1000);
 const WIRE_RUNS = Math.max(5, Math.min(10_000, Math.round(RUNS * 0.1)));
 const SESSION_RUNS = Math.max(5, RUNS - WIRE_RUNS);
 /**
@@ -79,7 +70,6 @@ const WIRE_DEADLINE_MS = WIRE_IDLE_MS * 4;
 const CLIENT_SA = 'fuzz-client@project.iam.gserviceaccount.com';
 const SERVER_SA = 'fuzz-server@project.iam.gserviceaccount.com';
 
-const report = (property: string, cases: number) => reportFuzzCases('emulator', property, cases, SEED);
 const escapes = new EscapeRecorder();
 
 /** Stands in for grpc-js's ServerDuplexStream: records responses and how the stream finished. */

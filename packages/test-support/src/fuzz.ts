@@ -29,15 +29,26 @@ export function fuzzSeed(): number {
   return envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, INT32_MIN, INT32_MAX);
 }
 
-/** FUZZ_RUNS, or `fallback`: the calling file's case budget. */
-export function fuzzRuns(fallback: number): number {
-  return envInt('FUZZ_RUNS', fallback, MIN_FUZZ_RUNS, MAX_FUZZ_RUNS);
+/** One fuzz file's run: its seed, its case budget and its FUZZ_REPORT lines. */
+export interface FuzzRun {
+  readonly seed: number;
+  /** FUZZ_RUNS, or the file's default budget. */
+  readonly runs: number;
+  /** Appends one line `{suite, property, cases, seed}` to FUZZ_REPORT, if set. */
+  report(property: string, cases: number): void;
 }
 
-/** Appends one line `{suite, property, cases, seed}` to FUZZ_REPORT, if set. */
-export function reportFuzzCases(suite: string, property: string, cases: number, seed: number): void {
-  const file = process.env.FUZZ_REPORT;
-  if (file) appendFileSync(file, `${JSON.stringify({ suite, property, cases, seed })}\n`);
+/** The run of the fuzz file `suite` (its name in FUZZ_REPORT), `defaultRuns` cases unless FUZZ_RUNS. */
+export function fuzzRun(suite: string, defaultRuns: number): FuzzRun {
+  const seed = fuzzSeed();
+  return {
+    seed,
+    runs: envInt('FUZZ_RUNS', defaultRuns, MIN_FUZZ_RUNS, MAX_FUZZ_RUNS),
+    report(property, cases) {
+      const file = process.env.FUZZ_REPORT;
+      if (file) appendFileSync(file, `${JSON.stringify({ suite, property, cases, seed })}\n`);
+    },
+  };
 }
 
 /**

@@ -29,14 +29,7 @@ import {
   type HandshakerResult,
   HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
-import {
-  activeTimers,
-  EscapeRecorder,
-  fuzzRuns,
-  fuzzSeed,
-  reportFuzzCases,
-  settleWithin,
-} from '@grpc-alts/test-support/fuzz';
+import { activeTimers, EscapeRecorder, fuzzRun, settleWithin } from '@grpc-alts/test-support/fuzz';
 import { rawHandshakerService } from '@grpc-alts/test-support/handshaker-stream';
 import { FakeSocket } from '@grpc-alts/test-support/sockets';
 import fc from 'fast-check';
@@ -55,8 +48,7 @@ import { acquireHandshakerChannel, openHandshakerChannelsForTesting } from './ha
 import { HandshakeLimiter } from './limiter.js';
 import { validateResult } from './result.js';
 
-const SEED = fuzzSeed();
-const RUNS = fuzzRuns(1000);
+const { seed: SEED, runs: RUNS, report } = fuzzRun('handshake', 1000);
 const GRPC_RUNS = Math.max(5, Math.min(3_000, Math.round(RUNS * 0.03)));
 const STUB_RUNS = Math.max(5, RUNS - 2 * GRPC_RUNS);
 /** How long a settled case may take to close its socket (the alert flush waits at most 1 s). */
@@ -69,7 +61,6 @@ const CLOSE_WAIT_MS = 2_000;
 const HANG_TIMEOUT_MS = 200;
 const SETTLED_TIMEOUT_MS = 5_000;
 
-const report = (property: string, cases: number) => reportFuzzCases('handshake', property, cases, SEED);
 const escapes = new EscapeRecorder();
 
 async function closedWithin(socket: { destroyed: boolean }, ms: number): Promise<boolean> {

@@ -24,7 +24,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { getHeapStatistics } from 'node:v8';
-import { cutAt, EscapeRecorder, fuzzRuns, fuzzSeed, reportFuzzCases } from '@grpc-alts/test-support/fuzz';
+import { cutAt, EscapeRecorder, fuzzRun } from '@grpc-alts/test-support/fuzz';
 import { forceGc } from '@grpc-alts/test-support/resources';
 import { FakeSocket } from '@grpc-alts/test-support/sockets';
 import fc from 'fast-check';
@@ -42,14 +42,11 @@ import { createProtectedStream } from './protected-stream.js';
 import { RecordReader } from './reader.js';
 import { frameOf, RecordingOpener, recordingOpenerFailure } from './record.test.util.js';
 
-const SEED = fuzzSeed();
-const RUNS = fuzzRuns(3000);
+const { seed: SEED, runs: RUNS, report } = fuzzRun('record', 3000);
 const PARSER_RUNS = Math.max(1, Math.round(RUNS * 0.6));
 const STREAM_RUNS = Math.max(1, RUNS - PARSER_RUNS);
 const CASE_DEADLINE_MS = 5_000;
 const KEY = Buffer.alloc(REKEY_KEY_SIZE, 0x5c);
-
-const report = (property: string, cases: number) => reportFuzzCases('record', property, cases, SEED);
 
 const escapes = new EscapeRecorder();
 escapes.start();

@@ -22,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { Metadata } from '@grpc/grpc-js';
 import { type RunningEmulator, startEmulator } from '@grpc-alts/alts-emulator';
 import { createOtBookingClient } from '@grpc-alts/ot-booking';
-import { CLIENT_SA, clientInitBytes, SERVER_SA } from './support.js';
+import { CLIENT_SA, SERVER_SA } from './hardening.test.util.js';
+import { clientInitBytes } from './raw-client.test.util.js';
 
 const SERVER_MAIN = fileURLToPath(new URL('../../../apps/server/dist/main.js', import.meta.url));
 /** Attackers use another loopback source address than the good clients, as another host would. */

@@ -17,18 +17,15 @@ import { fileURLToPath } from 'node:url';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { disableServiceAccount, enableServiceAccount } from '@grpc-alts/alts-emulator';
 import { createOtBookingClient, type OtBookingServiceClient } from '@grpc-alts/ot-booking';
+import { forceGc, leakedHandles, type Resources, resources } from '@grpc-alts/test-support/resources';
 import {
   CLIENT_SA,
-  forceGc,
   getBooking,
-  leakedHandles,
-  type Resources,
   reportFigures,
-  resources,
   SERVER_SA,
   type Stack,
   startStack,
-} from './support.js';
+} from './hardening.test.util.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.resolve('@grpc-alts/alts-emulator'))), 'cli.js');
 /** The clients' handshake deadline here: the SIGSTOP case waits for it, so shorter than the default. */

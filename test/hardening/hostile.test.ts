@@ -19,25 +19,17 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Metadata, status } from '@grpc/grpc-js';
 import { createOtBookingClient, type OtBookingServiceClient } from '@grpc-alts/ot-booking';
+import { forceGc, leakedHandles, type Resources, resources } from '@grpc-alts/test-support/resources';
+import { getBooking, pool, reportFigures, SERVER_SA, type Stack, startStack } from './hardening.test.util.js';
 import {
   clientInitBytes,
   closedBy,
   connectRaw,
-  forceGc,
-  getBooking,
   HTTP2_PREFACE,
-  leakedHandles,
-  pool,
   RawRecords,
-  type Resources,
   rawClientHandshake,
   readFrame,
-  reportFigures,
-  resources,
-  SERVER_SA,
-  type Stack,
-  startStack,
-} from './support.js';
+} from './raw-client.test.util.js';
 
 /**
  * The server's handshake deadline here: short enough that deadline-bound kinds end within the

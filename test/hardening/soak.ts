@@ -9,7 +9,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InterceptingCall, type Interceptor, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { BookingResponse, OtBookingServiceClient } from '@grpc-alts/ot-booking';
-import { forceGc, leakedHandles, resources, type Stack, startStack } from './support.js';
+import { forceGc, leakedHandles, resources } from '@grpc-alts/test-support/resources';
+import { type Stack, startStack } from './hardening.test.util.js';
 
 export interface SoakOptions {
   rpcs: number;

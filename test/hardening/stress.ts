@@ -17,6 +17,7 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { envInt, fuzzSeed } from '@grpc-alts/test-support/fuzz';
 import { runSoak } from './soak.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -24,13 +25,7 @@ const WATCHDOG_MS = 19 * 60_000;
 /** Past Node's 1 000 invalid HTTP/2 frames per session (see FLOOD in hostile.test.ts). */
 const HOSTILE_FLOOD = 1_100;
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw || !/^-?\d+$/.test(raw)) return fallback;
-  return Math.min(max, Math.max(min, Number(raw)));
-}
-
-const seed = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
+const seed = fuzzSeed();
 const fuzzCases = envInt('STRESS_FUZZ_CASES', 1_000_000, 1_000, 50_000_000);
 const soakRpcs = envInt('SOAK_RPCS', 100_000, 1_000, 10_000_000);
 

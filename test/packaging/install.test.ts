@@ -32,28 +32,19 @@ async function installedVersion(name: string): Promise<string> {
 
 // One call through the installed packages: the emulator from @grpc-alts/alts-emulator, the server
 // from @grpc-alts/ot-booking (its ALTS server and authorization interceptor), the peer's identity
-// read back with getAltsContext. Printed as one JSON line.
-const ESM_APP = `
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { getAltsContext } from '@grpc-alts/alts';
-import { startEmulator } from '@grpc-alts/alts-emulator';
-import { createOtBookingClient, createOtBookingServer } from '@grpc-alts/ot-booking';
-
-const stateDir = await mkdtemp(join(tmpdir(), 'alts-install-esm-'));
+// read back with getAltsContext, printed as one JSON line. Both apps run this (ES module: at top
+// level; CommonJS: in an async main); they differ in how they load the packages and make the client.
+function serveAndCall(flavour: 'esm' | 'cjs', makeClient: string): string {
+  return `
+const stateDir = await mkdtemp(join(tmpdir(), 'alts-install-${flavour}-'));
 const emulator = await startEmulator({ serviceAccount: '${SERVER_SA}', clientServiceAccount: '${CLIENT_SA}', stateDir });
 const server = createOtBookingServer(
-  { getBookingInfo: (call, done) => done(null, { bookingDate: 'esm', condition: getAltsContext(call).peerServiceAccount }) },
+  { getBookingInfo: (call, done) => done(null, { bookingDate: '${flavour}', condition: getAltsContext(call).peerServiceAccount }) },
   { handshakerServiceAddress: emulator.address, clientServiceAccounts: ['${CLIENT_SA}'] },
 );
 const port = await server.listen('127.0.0.1:0');
 let serverAccount;
-const client = createOtBookingClient('127.0.0.1:' + port, {
-  handshakerServiceAddress: emulator.address,
-  targetServiceAccounts: ['${SERVER_SA}'],
-  onHandshake: (context) => { serverAccount = context.peerServiceAccount; },
-});
+${makeClient}
 const reply = await new Promise((resolve, reject) =>
   client.getBookingInfo({ patientID: 'PT-1', doctorID: 'DC-2', description: '' }, (e, r) => (e ? reject(e) : resolve(r))),
 );
@@ -63,6 +54,23 @@ server.forceShutdown();
 await emulator.stop();
 await rm(stateDir, { recursive: true });
 `;
+}
+
+const ESM_APP = `
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getAltsContext } from '@grpc-alts/alts';
+import { startEmulator } from '@grpc-alts/alts-emulator';
+import { createOtBookingClient, createOtBookingServer } from '@grpc-alts/ot-booking';
+${serveAndCall(
+  'esm',
+  `const client = createOtBookingClient('127.0.0.1:' + port, {
+  handshakerServiceAddress: emulator.address,
+  targetServiceAccounts: ['${SERVER_SA}'],
+  onHandshake: (context) => { serverAccount = context.peerServiceAccount; },
+});`,
+)}`;
 
 // The same from CommonJS, with a client class made by the application's own grpc-js: our
 // credentials must pass its instanceof check, so both must be one copy.
@@ -75,31 +83,16 @@ const { createAltsChannelCredentials, getAltsContext } = require('@grpc-alts/alt
 const { startEmulator } = require('@grpc-alts/alts-emulator');
 const { createOtBookingServer, OtBookingServiceService } = require('@grpc-alts/ot-booking');
 
-async function main() {
-  const stateDir = await mkdtemp(join(tmpdir(), 'alts-install-cjs-'));
-  const emulator = await startEmulator({ serviceAccount: '${SERVER_SA}', clientServiceAccount: '${CLIENT_SA}', stateDir });
-  const server = createOtBookingServer(
-    { getBookingInfo: (call, done) => done(null, { bookingDate: 'cjs', condition: getAltsContext(call).peerServiceAccount }) },
-    { handshakerServiceAddress: emulator.address, clientServiceAccounts: ['${CLIENT_SA}'] },
-  );
-  const port = await server.listen('127.0.0.1:0');
-  let serverAccount;
-  const Client = grpc.makeGenericClientConstructor(OtBookingServiceService, 'OtBookingService');
-  const credentials = createAltsChannelCredentials({
-    handshakerServiceAddress: emulator.address,
-    targetServiceAccounts: ['${SERVER_SA}'],
-    onHandshake: (context) => { serverAccount = context.peerServiceAccount; },
-  });
-  const client = new Client('127.0.0.1:' + port, credentials);
-  const reply = await new Promise((resolve, reject) =>
-    client.getBookingInfo({ patientID: 'PT-1', doctorID: 'DC-2', description: '' }, (e, r) => (e ? reject(e) : resolve(r))),
-  );
-  console.log(JSON.stringify({ ...reply, serverAccount }));
-  client.close();
-  server.forceShutdown();
-  await emulator.stop();
-  await rm(stateDir, { recursive: true });
-}
+async function main() {${serveAndCall(
+  'cjs',
+  `const Client = grpc.makeGenericClientConstructor(OtBookingServiceService, 'OtBookingService');
+const credentials = createAltsChannelCredentials({
+  handshakerServiceAddress: emulator.address,
+  targetServiceAccounts: ['${SERVER_SA}'],
+  onHandshake: (context) => { serverAccount = context.peerServiceAccount; },
+});
+const client = new Client('127.0.0.1:' + port, credentials);`,
+)}}
 main().catch((error) => {
   console.error(error);
   process.exit(1);
@@ -203,7 +196,16 @@ describe('packed packages', () => {
       assert.equal(
         pkg.files.filter((f) => /\.test\./.test(f)).length,
         0,
-        `${pkg.name} ships no tests: ${pkg.files.filter((f) => /\.test\./.test(f))}`,
+        `${pkg.name} ships no tests or test helpers: ${pkg.files.filter((f) => /\.test\./.test(f))}`,
+      );
+      const installed = {
+        ...manifest.dependencies,
+        ...manifest.peerDependencies,
+        ...manifest.optionalDependencies,
+      };
+      assert.ok(
+        !('@grpc-alts/test-support' in installed),
+        `${pkg.name}: the private @grpc-alts/test-support is a devDependency at most`,
       );
     }
   });

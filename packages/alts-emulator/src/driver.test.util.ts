@@ -1,6 +1,6 @@
-// Test helpers: DoHandshake streams in lock-step and a driver that shuttles out_frames between a
-// client-side and a server-side stream, the way gRPC libraries do over a TCP connection; the CLI
-// as a child process.
+// Test helpers: a driver that shuttles out_frames between a client-side and a server-side
+// DoHandshake stream (@grpc-alts/test-support's lock-step stream), the way gRPC libraries do over
+// a TCP connection; the CLI as a child process.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,103 +9,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type ClientDuplexStream, credentials, type StatusObject } from '@grpc/grpc-js';
+import { credentials, type StatusObject } from '@grpc/grpc-js';
 import {
-  HandshakeProtocol,
-  HandshakerReq,
+  type HandshakerReq,
   type HandshakerResp,
   type HandshakerResult,
   HandshakerServiceClient,
   type HandshakerStatus,
 } from '@grpc-alts/handshaker-proto';
+import {
+  type ClientStartParts,
+  clientStart,
+  next,
+  type ServerStartParts,
+  serverStart,
+} from '@grpc-alts/test-support/handshaker';
+import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
 import { type IdentityBundle, loadBundle } from './bundle.js';
 import { initRoot, issueBundle, type TrustRoot } from './trust.js';
-
-export const RPC_VERSIONS = { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } };
-export const REKEY = 'ALTSRP_GCM_AES128_REKEY';
-
-type RequestParts = NonNullable<Parameters<typeof HandshakerReq.fromPartial>[0]>;
-type ClientStartParts = NonNullable<RequestParts['clientStart']>;
-type ServerStartParts = NonNullable<RequestParts['serverStart']>;
-
-export function clientStart(overrides: ClientStartParts = {}): HandshakerReq {
-  return HandshakerReq.fromPartial({
-    clientStart: {
-      handshakeSecurityProtocol: HandshakeProtocol.ALTS,
-      applicationProtocols: ['grpc'],
-      recordProtocols: [REKEY],
-      rpcVersions: RPC_VERSIONS,
-      maxFrameSize: 131072,
-      ...overrides,
-    },
-  });
-}
-
-export function serverStart(inBytes: Buffer, overrides: ServerStartParts = {}): HandshakerReq {
-  return HandshakerReq.fromPartial({
-    serverStart: {
-      applicationProtocols: ['grpc'],
-      handshakeParameters: { [HandshakeProtocol.ALTS]: { recordProtocols: [REKEY], localIdentities: [] } },
-      rpcVersions: RPC_VERSIONS,
-      maxFrameSize: 1048576,
-      inBytes,
-      ...overrides,
-    },
-  });
-}
-
-export function next(inBytes: Buffer): HandshakerReq {
-  return HandshakerReq.fromPartial({ next: { inBytes } });
-}
-
-/** One DoHandshake stream driven in lock-step: send() resolves with the matching response. */
-export class Stream {
-  readonly #call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
-  readonly #responses: HandshakerResp[] = [];
-  readonly #waiters: Array<{ resolve: (r: HandshakerResp) => void; reject: (e: Error) => void }> = [];
-  #ended: StatusObject | undefined;
-  /** The RPC's final status. */
-  readonly status: Promise<StatusObject>;
-
-  constructor(client: HandshakerServiceClient) {
-    this.#call = client.doHandshake();
-    this.#call.on('data', (r: HandshakerResp) => {
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve(r);
-      else this.#responses.push(r);
-    });
-    this.#call.on('error', () => undefined); // the status carries it
-    this.status = new Promise((resolve) => {
-      this.#call.on('status', (s: StatusObject) => {
-        this.#ended = s;
-        for (const w of this.#waiters.splice(0)) w.reject(new Error(`stream ended: ${s.code} ${s.details}`));
-        resolve(s);
-      });
-    });
-  }
-
-  send(req: HandshakerReq): Promise<HandshakerResp> {
-    this.#call.write(req);
-    const ready = this.#responses.shift();
-    if (ready) return Promise.resolve(ready);
-    if (this.#ended)
-      return Promise.reject(new Error(`stream ended: ${this.#ended.code} ${this.#ended.details}`));
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
-  }
-
-  /** Responses nobody asked for (a service must send none). */
-  get unsolicited(): number {
-    return this.#responses.length;
-  }
-
-  cancel(): void {
-    this.#call.cancel();
-  }
-
-  end(): void {
-    this.#call.end();
-  }
-}
 
 export function connect(address: string): HandshakerServiceClient {
   return new HandshakerServiceClient(address, credentials.createInsecure());
@@ -152,7 +73,7 @@ function chunks(bytes: Buffer, size: number | undefined): Buffer[] {
  * completion or failure, the final response. Asserts the non-final bytes_consumed contract.
  */
 async function feed(
-  stream: Stream,
+  stream: RawHandshakerStream,
   bytes: Buffer,
   size: number | undefined,
   first?: (b: Buffer) => HandshakerReq,
@@ -187,8 +108,8 @@ export async function drive(
   options: DriveOptions = {},
 ): Promise<Outcome> {
   const tamper = options.tamper ?? ((_: Flight, b: Buffer): Buffer | Promise<Buffer> => b);
-  const c = new Stream(clientService);
-  const s = new Stream(serverService);
+  const c = new RawHandshakerStream(clientService);
+  const s = new RawHandshakerStream(serverService);
   const client: Side = { leftover: Buffer.alloc(0), final: c.status };
   const server: Side = { leftover: Buffer.alloc(0), final: s.status };
   const outcome: Outcome = { client, server, stalled: false };

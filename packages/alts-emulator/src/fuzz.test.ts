@@ -22,7 +22,6 @@
 // 10 % (at most 10 000) over the wire. FUZZ_REPORT=<file> appends one JSON line per property.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +41,9 @@ import {
   type HandshakerResp,
   type HandshakerServiceServer,
 } from '@grpc-alts/handshaker-proto';
+import { activeTimers, cutAt, EscapeRecorder, fuzzRun, within } from '@grpc-alts/test-support/fuzz';
+import { REKEY, RPC_VERSIONS as VERSIONS } from '@grpc-alts/test-support/handshaker';
+import { rawHandshakerService } from '@grpc-alts/test-support/handshaker-stream';
 import fc from 'fast-check';
 import type { LocalIdentity, TrustAnchor } from './certificate.js';
 import { issueTestBundles } from './driver.test.util.js';
@@ -49,8 +51,7 @@ import { startEmulator } from './emulator.js';
 import { readDisabledServiceAccounts } from './iam.js';
 import { createHandshakerService } from './service.js';
 
-const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
-const RUNS = envInt('FUZZ_RUNS', 1000, 10, 5_000_000);
+const { seed: SEED, runs: RUNS, report } = fuzzRun('emulator', 1000);
 const WIRE_RUNS = Math.max(5, Math.min(10_000, Math.round(RUNS * 0.1)));
 const SESSION_RUNS = Math.max(5, RUNS - WIRE_RUNS);
 /**
@@ -68,26 +69,8 @@ const WIRE_DEADLINE_MS = WIRE_IDLE_MS * 4;
 
 const CLIENT_SA = 'fuzz-client@project.iam.gserviceaccount.com';
 const SERVER_SA = 'fuzz-server@project.iam.gserviceaccount.com';
-const REKEY = 'ALTSRP_GCM_AES128_REKEY';
-const VERSIONS = { maxRpcVersion: { major: 2, minor: 1 }, minRpcVersion: { major: 2, minor: 1 } };
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '' || !/^-?\d+$/.test(raw.trim())) return fallback;
-  return Math.min(max, Math.max(min, Number(raw)));
-}
-
-function report(property: string, cases: number): void {
-  const file = process.env.FUZZ_REPORT;
-  if (file) appendFileSync(file, `${JSON.stringify({ suite: 'emulator', property, cases, seed: SEED })}\n`);
-}
-
-const escaped: unknown[] = [];
-const onEscape = (err: unknown) => escaped.push(err);
-
-function timers(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
+const escapes = new EscapeRecorder();
 
 /** Stands in for grpc-js's ServerDuplexStream: records responses and how the stream finished. */
 class FakeCall extends EventEmitter {
@@ -120,13 +103,7 @@ class FakeCall extends EventEmitter {
       this.#waiter = resolve;
     });
     this.emit('data', req);
-    let timer: NodeJS.Timeout | undefined;
-    const hang = new Promise<'hang'>((resolve) => {
-      timer = setTimeout(() => resolve('hang'), ANSWER_DEADLINE_MS);
-    });
-    const outcome = await Promise.race([answered, hang]);
-    clearTimeout(timer);
-    assert.notEqual(outcome, 'hang', 'the emulator neither answered a request nor ended the stream');
+    await within(answered, ANSWER_DEADLINE_MS, 'the emulator answering a request or ending the stream');
     // Let a failure's status write and its 'error' both land.
     await new Promise((r) => setImmediate(r));
     assert.ok(this.responses.length <= before + 1, 'more than one response to one request');
@@ -154,15 +131,7 @@ class FakeCall extends EventEmitter {
       this.#waiter = resolve;
     });
     this.emit('end');
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      done,
-      new Promise<'hang'>((r) => {
-        timer = setTimeout(() => r('hang'), ANSWER_DEADLINE_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    assert.notEqual(outcome, 'hang', 'the stream did not finish after the client half-closed');
+    await within(done, ANSWER_DEADLINE_MS, 'the stream finishing after the client half-closed');
   }
   #wake(): void {
     const w = this.#waiter;
@@ -247,34 +216,29 @@ function alter(bytes: Buffer, a: Alteration): Buffer {
   }
 }
 
+/** A flight cut into `next` pieces; an empty flight is still one (empty) `next`. */
 function split(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  if (bytes.length === 0) return [bytes];
-  const points = [...new Set(cuts.map((c) => c % bytes.length).filter((c) => c > 0))].sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let start = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(start, p));
-    start = p;
-  }
-  out.push(bytes.subarray(start));
-  return out;
+  return bytes.length === 0 ? [bytes] : cutAt(bytes, cuts);
 }
 
 const stringList = fc.array(fc.string({ maxLength: 12 }), { maxLength: 3 });
+/** Fields both starts carry: mostly the usual value, sometimes a random list. */
+const applicationProtocolsArb = fc.oneof(
+  { weight: 8, arbitrary: fc.constant<string[]>(['grpc']) },
+  { weight: 1, arbitrary: stringList },
+);
+const recordProtocolsArb = fc.oneof(
+  { weight: 8, arbitrary: fc.constant<string[]>([REKEY]) },
+  { weight: 1, arbitrary: stringList },
+);
 /** client_start fields: mostly valid, sometimes each one broken. */
 const clientStartArb = fc.record({
   protocol: fc.oneof(
     { weight: 8, arbitrary: fc.constant(HandshakeProtocol.ALTS) },
     { weight: 1, arbitrary: fc.nat(5) },
   ),
-  applicationProtocols: fc.oneof(
-    { weight: 8, arbitrary: fc.constant<string[]>(['grpc']) },
-    { weight: 1, arbitrary: stringList },
-  ),
-  recordProtocols: fc.oneof(
-    { weight: 8, arbitrary: fc.constant<string[]>([REKEY]) },
-    { weight: 1, arbitrary: stringList },
-  ),
+  applicationProtocols: applicationProtocolsArb,
+  recordProtocols: recordProtocolsArb,
   rpcVersions: fc.oneof(
     { weight: 8, arbitrary: fc.constant<typeof VERSIONS | undefined>(VERSIONS) },
     { weight: 1, arbitrary: fc.constant(undefined) },
@@ -298,18 +262,12 @@ const clientStartArb = fc.record({
   maxFrameSize: fc.oneof(fc.constant(131072), fc.nat()),
 });
 const serverStartArb = fc.record({
-  applicationProtocols: fc.oneof(
-    { weight: 8, arbitrary: fc.constant<string[]>(['grpc']) },
-    { weight: 1, arbitrary: stringList },
-  ),
+  applicationProtocols: applicationProtocolsArb,
   withAltsParams: fc.oneof(
     { weight: 8, arbitrary: fc.constant(true) },
     { weight: 1, arbitrary: fc.constant(false) },
   ),
-  recordProtocols: fc.oneof(
-    { weight: 8, arbitrary: fc.constant<string[]>([REKEY]) },
-    { weight: 1, arbitrary: stringList },
-  ),
+  recordProtocols: recordProtocolsArb,
   rpcVersions: fc.oneof(
     { weight: 8, arbitrary: fc.constant<typeof VERSIONS | undefined>(VERSIONS) },
     { weight: 1, arbitrary: fc.constant(undefined) },
@@ -348,8 +306,7 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
   let timerBaseline = 0;
 
   before(async () => {
-    process.on('uncaughtException', onEscape);
-    process.on('unhandledRejection', onEscape);
+    escapes.start();
     stateDir = await mkdtemp(join(tmpdir(), 'alts-emulator-fuzz-'));
     const issued = await issueTestBundles(stateDir, [CLIENT_SA, SERVER_SA]);
     anchor = issued.root.anchor;
@@ -364,11 +321,10 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
       idleTimeoutMs: 30_000,
     });
     await sleep(10);
-    timerBaseline = timers();
+    timerBaseline = activeTimers();
   });
   after(async () => {
-    process.off('uncaughtException', onEscape);
-    process.off('unhandledRejection', onEscape);
+    escapes.stop();
     await rm(stateDir, { recursive: true, force: true });
   });
 
@@ -539,9 +495,9 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
     report('service-sessions', cases);
     t.diagnostic(`session cases=${cases} completed handshakes=${completed}`);
     assert.ok(completed > 0, 'the generator should sometimes leave the handshake intact');
-    for (let i = 0; i < 50 && timers() > timerBaseline; i++) await sleep(20);
-    assert.ok(timers() <= timerBaseline, `idle timers left: ${timers()} > ${timerBaseline}`);
-    assert.deepEqual(escaped, []);
+    for (let i = 0; i < 50 && activeTimers() > timerBaseline; i++) await sleep(20);
+    assert.ok(activeTimers() <= timerBaseline, `idle timers left: ${activeTimers()} > ${timerBaseline}`);
+    assert.deepEqual(escapes.escaped, []);
   });
 
   test(`over the wire: garbage protobuf, random requests and half-closes against a running emulator (seed ${SEED})`, async (t) => {
@@ -552,21 +508,7 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
       stateDir,
       idleTimeoutMs: WIRE_IDLE_MS,
     });
-    const raw = (b: Buffer) => b;
-    const RawClient = makeGenericClientConstructor(
-      {
-        doHandshake: {
-          path: '/grpc.gcp.HandshakerService/DoHandshake',
-          requestStream: true,
-          responseStream: true,
-          requestSerialize: raw,
-          requestDeserialize: raw,
-          responseSerialize: raw,
-          responseDeserialize: raw,
-        },
-      },
-      'RawHandshaker',
-    );
+    const RawClient = makeGenericClientConstructor(rawHandshakerService, 'RawHandshaker');
     const client = new RawClient(emulator.address, credentials.createInsecure()) as unknown as {
       doHandshake(options: { deadline: number }): ClientDuplexStream<Buffer, Buffer>;
       close(): void;
@@ -633,35 +575,29 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
           fc.boolean(),
           async (messages, halfClose) => {
             cases++;
-            let timer: NodeJS.Timeout | undefined;
-            const outcome = await Promise.race([
+            const outcome = await within(
               exchange(messages, halfClose),
-              new Promise<'hang'>((r) => {
-                timer = setTimeout(() => r('hang'), WIRE_DEADLINE_MS + 2_000);
-              }),
-            ]);
-            clearTimeout(timer);
-            assert.notEqual(outcome, 'hang', 'the stream did not end with a status');
-            if (outcome !== 'hang') {
-              // Strict lock-step: never more responses than requests (an idle or half-closed stream
-              // ends with a status only; the fuzzer first found an unrequested CANCELLED response).
-              assert.ok(outcome.responses.length <= messages.length, 'more responses than requests');
-              if (outcome.status.code === status.DEADLINE_EXCEEDED) {
-                // Known grpc-js race (reported): when the handler fails the call (emit 'error') while
-                // grpc-js is rejecting a later undecodable message, neither status is ever sent and
-                // the stream waits for the client's deadline (~1 in 20 for [start, start, garbage]).
-                // Nothing else may leave a stream to the deadline.
-                const undecodableAfterFirst = messages.slice(1).some((m) => {
-                  try {
-                    HandshakerReq.decode(m);
-                    return false;
-                  } catch {
-                    return true;
-                  }
-                });
-                assert.ok(undecodableAfterFirst, 'the stream only ended by the client deadline');
-                deadlineRaces++;
-              }
+              WIRE_DEADLINE_MS + 2_000,
+              'the stream ending with a status',
+            );
+            // Strict lock-step: never more responses than requests (an idle or half-closed stream
+            // ends with a status only; the fuzzer first found an unrequested CANCELLED response).
+            assert.ok(outcome.responses.length <= messages.length, 'more responses than requests');
+            if (outcome.status.code === status.DEADLINE_EXCEEDED) {
+              // Known grpc-js race (reported): when the handler fails the call (emit 'error') while
+              // grpc-js is rejecting a later undecodable message, neither status is ever sent and
+              // the stream waits for the client's deadline (~1 in 20 for [start, start, garbage]).
+              // Nothing else may leave a stream to the deadline.
+              const undecodableAfterFirst = messages.slice(1).some((m) => {
+                try {
+                  HandshakerReq.decode(m);
+                  return false;
+                } catch {
+                  return true;
+                }
+              });
+              assert.ok(undecodableAfterFirst, 'the stream only ended by the client deadline');
+              deadlineRaces++;
             }
           },
         ),
@@ -674,6 +610,6 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
     }
     report('wire', cases);
     t.diagnostic(`wire cases=${cases}, grpc-js deadline races=${deadlineRaces}`);
-    assert.deepEqual(escaped, []);
+    assert.deepEqual(escapes.escaped, []);
   });
 });

@@ -9,22 +9,18 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { HandshakerResp, HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
+import { clientStart, next, REKEY, RPC_VERSIONS, serverStart } from '@grpc-alts/test-support/handshaker';
+import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
 import { loadBundle } from './bundle.js';
 import { keyIdOf, verifyCertificate } from './certificate.js';
 import {
   CLIENT,
   cleanupsAfterAll,
-  clientStart,
   collect,
   connect,
   drive,
-  next,
   type Outcome,
-  REKEY,
-  RPC_VERSIONS,
   SERVER,
-  Stream,
-  serverStart,
   spawnCli,
   tempStateDir,
 } from './driver.test.util.js';
@@ -183,9 +179,9 @@ describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
       details: `no\n${FORGED_LINE}${controls}${'x'.repeat(800)}`,
     });
     // As the first message a server sees, and as the server flight a client sees.
-    const s = new Stream(service);
+    const s = new RawHandshakerStream(service);
     const toServer = await s.send(serverStart(alert));
-    const c = new Stream(service);
+    const c = new RawHandshakerStream(service);
     await c.send(clientStart());
     const toClient = await c.send(next(alert));
     await Promise.all([s.status, c.status]);
@@ -214,7 +210,7 @@ describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
     };
     for (const [name, cert] of Object.entries(forged)) {
       // A client side gets it in ServerInit...
-      const c = new Stream(service);
+      const c = new RawHandshakerStream(service);
       await c.send(clientStart());
       const serverFlight = Buffer.concat([
         encodeServerInit({
@@ -229,9 +225,9 @@ describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
       ]);
       const toClient = await c.send(next(serverFlight));
       // ...a server side in ClientFinished.
-      const peer = new Stream(service);
+      const peer = new RawHandshakerStream(service);
       const clientInit = (await peer.send(clientStart())).outFrames;
-      const s = new Stream(service);
+      const s = new RawHandshakerStream(service);
       await s.send(serverStart(clientInit));
       const clientFinished = encodeClientFinished(
         clientFinishedSignedPrefix(cert),
@@ -314,7 +310,7 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
     });
     // A running emulator fails handshakes closed rather than trust the file.
     const { service } = await emulator(dir);
-    const resp = await new Stream(service).send(clientStart());
+    const resp = await new RawHandshakerStream(service).send(clientStart());
     assert.equal(resp.status?.code, status.INTERNAL);
     assert.match(resp.status?.details ?? '', /chmod 600/);
     await chmod(iam, 0o600);
@@ -444,7 +440,7 @@ describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fo
     const dir = await stateDir();
     const { service } = await emulator(dir, SERVER, 'Client@Project.iam.gserviceaccount.com');
     await disableServiceAccount(dir, CLIENT);
-    const resp = await new Stream(service).send(clientStart());
+    const resp = await new RawHandshakerStream(service).send(clientStart());
     assert.equal(resp.status?.code, status.PERMISSION_DENIED);
     await enableServiceAccount(dir, CLIENT.toUpperCase());
     assertSuccess(await drive(service, service));

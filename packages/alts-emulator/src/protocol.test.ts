@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
-import {
-  issueCertificate,
-  keyIdOf,
-  type LocalIdentity,
-  type TrustAnchor,
-  verifyCertificate,
-} from './certificate.js';
+import { verifyCertificate } from './certificate.js';
 import { HandshakeError } from './errors.js';
 import { ClientHandshake, type Offer, ServerHandshake } from './handshake.js';
 import { KEY_DATA_BYTES } from './key-schedule.js';
 import { decodeAlert, encodeAlert } from './messages.js';
+import { memoryTrustRoot } from './trust.test.util.js';
 import { HEADER_BYTES, MAX_BODY_BYTES, MessageType, type RawMessage, takeMessage } from './wire.js';
 
 const OFFER: Offer = {
@@ -21,21 +15,7 @@ const OFFER: Offer = {
   maxFrameSize: 131072,
 };
 
-function makeRoot() {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const anchor: TrustAnchor = { publicKey: createPublicKey(privateKey), keyId: keyIdOf(privateKey) };
-  const identity = (serviceAccount: string): LocalIdentity => {
-    const pair = generateKeyPairSync('ed25519');
-    return {
-      serviceAccount,
-      privateKey: pair.privateKey,
-      certificate: issueCertificate(privateKey, serviceAccount, pair.publicKey),
-    };
-  };
-  return { anchor, identity };
-}
-
-const root = makeRoot();
+const root = memoryTrustRoot();
 const alice = root.identity('alice@example.iam.gserviceaccount.com');
 const bob = root.identity('bob@example.iam.gserviceaccount.com');
 
@@ -117,7 +97,7 @@ describe('framing', () => {
 describe('certificates', () => {
   test('verify under the issuing root only', () => {
     assert.equal(verifyCertificate(alice.certificate, root.anchor).serviceAccount, alice.serviceAccount);
-    assert.throws(() => verifyCertificate(alice.certificate, makeRoot().anchor), /another trust root/);
+    assert.throws(() => verifyCertificate(alice.certificate, memoryTrustRoot().anchor), /another trust root/);
   });
 
   test('a forged certificate claiming the root key id fails', () => {
@@ -156,12 +136,12 @@ describe('handshake state machines', () => {
   });
 
   test('an identity from another trust root is rejected by both sides', () => {
-    const stranger = makeRoot().identity('mallory@example.iam.gserviceaccount.com');
+    const stranger = memoryTrustRoot().identity('mallory@example.iam.gserviceaccount.com');
     assert.throws(
       () => run(undefined, stranger),
       (e: unknown) => e instanceof HandshakeError && /another trust root/.test(e.message),
     );
-    assert.throws(() => run(undefined, alice, makeRoot().anchor), /another trust root|signature/);
+    assert.throws(() => run(undefined, alice, memoryTrustRoot().anchor), /another trust root|signature/);
   });
 
   test('messages spliced from another handshake fail', () => {

@@ -2,20 +2,16 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { HandshakerReq, type HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
+import { clientStart, next, REKEY, RPC_VERSIONS, serverStart } from '@grpc-alts/test-support/handshaker';
+import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
 import {
   CLIENT,
   cleanupsAfterAll,
-  clientStart,
   connect,
   drive,
   type Flight,
-  next,
   type Outcome,
-  REKEY,
-  RPC_VERSIONS,
   SERVER,
-  Stream,
-  serverStart,
   tempStateDir,
 } from './driver.test.util.js';
 import { type RunningEmulator, startEmulator } from './emulator.js';
@@ -239,13 +235,13 @@ describe('IAM', () => {
   test('a disabled client account fails the client at once; the reason reaches the server', async () => {
     await disableServiceAccount(iamDir, CLIENT);
     try {
-      const c = new Stream(iam);
+      const c = new RawHandshakerStream(iam);
       const resp = await c.send(clientStart());
       assert.equal(resp.status?.code, status.PERMISSION_DENIED);
       assert.match(resp.status?.details ?? '', /client@project.*is disabled/);
       assert.equal((await c.status).code, status.PERMISSION_DENIED);
       // Its out_frames carry an alert: forwarded to the server, it tells the server's handshaker why.
-      const s = new Stream(iam);
+      const s = new RawHandshakerStream(iam);
       const sresp = await s.send(serverStart(resp.outFrames));
       assert.equal(sresp.status?.code, status.PERMISSION_DENIED);
       assert.match(sresp.status?.details ?? '', /aborted.*client@project.*is disabled/);
@@ -261,9 +257,9 @@ describe('IAM', () => {
       const o = await drive(iam, iam);
       assert.equal(o.server.failure?.code, status.PERMISSION_DENIED);
       assert.match(o.server.failure?.details ?? '', /server@project.*is disabled/);
-      const c = new Stream(iam);
+      const c = new RawHandshakerStream(iam);
       await c.send(clientStart());
-      const s = new Stream(iam);
+      const s = new RawHandshakerStream(iam);
       const failed = await s.send(serverStart(Buffer.alloc(0)));
       const told = await c.send(next(failed.outFrames));
       assert.equal(told.status?.code, status.PERMISSION_DENIED);
@@ -352,7 +348,7 @@ describe('request validation', () => {
   ];
   for (const [name, req, details] of invalid) {
     test(`INVALID_ARGUMENT: ${name}`, async () => {
-      const s = new Stream(one);
+      const s = new RawHandshakerStream(one);
       const resp = await s.send(req);
       assert.equal(resp.status?.code, status.INVALID_ARGUMENT);
       assert.match(resp.status?.details ?? '', details);
@@ -369,7 +365,7 @@ describe('request validation', () => {
   ];
   for (const [name, reqs] of outOfOrder) {
     test(`FAILED_PRECONDITION: ${name}`, async () => {
-      const s = new Stream(one);
+      const s = new RawHandshakerStream(one);
       let resp = await s.send(reqs[0] as HandshakerReq);
       for (const req of reqs.slice(1)) resp = await s.send(req);
       assert.equal(resp.status?.code, status.FAILED_PRECONDITION);
@@ -383,7 +379,7 @@ describe('stream lifecycle', () => {
     const { dir, cleanup } = await tempStateDir();
     cleanups.push(cleanup);
     const quick = await emulator(dir, SERVER, undefined, 100);
-    const s = new Stream(quick);
+    const s = new RawHandshakerStream(quick);
     assert.equal((await s.send(clientStart())).status?.code, status.OK);
     const final = await s.status;
     assert.equal(final.code, status.DEADLINE_EXCEEDED);
@@ -391,7 +387,7 @@ describe('stream lifecycle', () => {
   });
 
   test('a client that half-closes mid-handshake gets CANCELLED', async () => {
-    const s = new Stream(one);
+    const s = new RawHandshakerStream(one);
     await s.send(clientStart());
     s.end();
     assert.equal((await s.status).code, status.CANCELLED);

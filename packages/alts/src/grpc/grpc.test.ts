@@ -12,6 +12,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
+import { type FakeHandshaker, startFakeHandshaker } from '../fake-handshaker.test.util.js';
 import { openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
 import { setProductNameReaderForTesting } from '../handshake/platform.js';
 import {
@@ -23,7 +24,6 @@ import {
   createAltsServer,
   getAltsContext,
 } from '../index.js';
-import { type FakeHandshaker, startFakeHandshaker } from '../testing/fake-handshaker.js';
 
 const CLIENT_SA = 'frontend@hospital.iam.gserviceaccount.com';
 const SERVER_SA = 'backend@hospital.iam.gserviceaccount.com';

@@ -14,7 +14,7 @@ import {
   type FakeHandshakerOptions,
   SERVER_FRAME,
   startFakeHandshaker,
-} from '../testing/fake-handshaker.js';
+} from '../fake-handshaker.test.util.js';
 import { type HandshakeParams, MAX_FIRST_MESSAGE_BYTES, runHandshake } from './driver.js';
 import {
   acquireHandshakerChannel,

@@ -19,23 +19,19 @@
 // tens of ms per case. FUZZ_REPORT=<file> appends one JSON line per property (used by `npm run test:stress`).
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { appendFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  credentials,
-  Server,
-  ServerCredentials,
-  type ServerDuplexStream,
-  type ServiceDefinition,
-} from '@grpc/grpc-js';
+import { credentials, Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   HandshakerReq,
   HandshakerResp,
   type HandshakerResult,
   HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
+import { activeTimers, EscapeRecorder, fuzzRun, settleWithin } from '@grpc-alts/test-support/fuzz';
+import { rawHandshakerService } from '@grpc-alts/test-support/handshaker-stream';
+import { FakeSocket } from '@grpc-alts/test-support/sockets';
 import fc from 'fast-check';
 import {
   ALTS_APPLICATION_PROTOCOL,
@@ -46,15 +42,13 @@ import {
   type Side,
 } from '../constants.js';
 import { AltsError } from '../errors.js';
-import { FakeSocket } from '../record/support.test.shared.js';
-import { type FakeHandshaker, startFakeHandshaker } from '../testing/fake-handshaker.js';
+import { type FakeHandshaker, startFakeHandshaker } from '../fake-handshaker.test.util.js';
 import { type HandshakeOutcome, type HandshakeParams, runHandshake } from './driver.js';
 import { acquireHandshakerChannel, openHandshakerChannelsForTesting } from './handshaker-client.js';
 import { HandshakeLimiter } from './limiter.js';
 import { validateResult } from './result.js';
 
-const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
-const RUNS = envInt('FUZZ_RUNS', 1000, 10, 5_000_000);
+const { seed: SEED, runs: RUNS, report } = fuzzRun('handshake', 1000);
 const GRPC_RUNS = Math.max(5, Math.min(3_000, Math.round(RUNS * 0.03)));
 const STUB_RUNS = Math.max(5, RUNS - 2 * GRPC_RUNS);
 /** How long a settled case may take to close its socket (the alert flush waits at most 1 s). */
@@ -67,45 +61,7 @@ const CLOSE_WAIT_MS = 2_000;
 const HANG_TIMEOUT_MS = 200;
 const SETTLED_TIMEOUT_MS = 5_000;
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '' || !/^-?\d+$/.test(raw.trim())) return fallback;
-  return Math.min(max, Math.max(min, Number(raw)));
-}
-
-function report(property: string, cases: number): void {
-  const file = process.env.FUZZ_REPORT;
-  if (file) appendFileSync(file, `${JSON.stringify({ suite: 'handshake', property, cases, seed: SEED })}\n`);
-}
-
-const escaped: unknown[] = [];
-const onEscape = (err: unknown) => escaped.push(err);
-
-function timers(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
-
-/** Settles `promise`, failing the case if it takes longer than `ms` (a hang). */
-async function settleWithin<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<PromiseSettledResult<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<'hang'>((resolve) => {
-    timer = setTimeout(() => resolve('hang'), ms);
-  });
-  const settled = await Promise.race([
-    promise.then(
-      (value): PromiseSettledResult<T> => ({ status: 'fulfilled', value }),
-      (reason: unknown): PromiseSettledResult<T> => ({ status: 'rejected', reason }),
-    ),
-    hang,
-  ]);
-  clearTimeout(timer);
-  assert.notEqual(settled, 'hang', `${what} did not settle within ${ms} ms`);
-  return settled as PromiseSettledResult<T>;
-}
+const escapes = new EscapeRecorder();
 
 async function closedWithin(socket: { destroyed: boolean }, ms: number): Promise<boolean> {
   for (let waited = 0; !socket.destroyed && waited < ms; waited += 5) await sleep(5);
@@ -292,14 +248,10 @@ class StubCall extends EventEmitter {
 describe('HARDENING 30: handshake driver fuzzing with malformed handshaker responses', () => {
   let timerBaseline = 0;
   before(() => {
-    process.on('uncaughtException', onEscape);
-    process.on('unhandledRejection', onEscape);
-    timerBaseline = timers();
+    escapes.start();
+    timerBaseline = activeTimers();
   });
-  after(async () => {
-    process.off('uncaughtException', onEscape);
-    process.off('unhandledRejection', onEscape);
-  });
+  after(() => escapes.stop());
 
   test(`in-process stub handshaker: scripted malformed responses, random peer bytes (seed ${SEED})`, async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} stub cases=${STUB_RUNS}`);
@@ -544,20 +496,8 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
       let answers: Buffer[] = [];
       /** The last answer sent and the in_bytes length of the request it answered. */
       let lastAnswer: { bytes: Buffer; inLength: number } | undefined;
-      const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
-      const service = {
-        doHandshake: {
-          path: '/grpc.gcp.HandshakerService/DoHandshake',
-          requestStream: true,
-          responseStream: true,
-          requestSerialize: raw.serialize,
-          requestDeserialize: raw.deserialize,
-          responseSerialize: raw.serialize,
-          responseDeserialize: raw.deserialize,
-        },
-      } satisfies ServiceDefinition;
       const server = new Server();
-      server.addService(service, {
+      server.addService(rawHandshakerService, {
         doHandshake: (call: ServerDuplexStream<Buffer, Buffer>) => {
           let i = 0;
           call.on('data', (request: Buffer) => {
@@ -655,9 +595,9 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
   });
 
   test('HARDENING 26: no exception escaped; timers, channels and streams back to baseline', async () => {
-    assert.deepEqual(escaped, []);
-    for (let i = 0; i < 100 && timers() > timerBaseline; i++) await sleep(20);
-    assert.ok(timers() <= timerBaseline, `timers: ${timers()} > ${timerBaseline}`);
+    assert.deepEqual(escapes.escaped, []);
+    for (let i = 0; i < 100 && activeTimers() > timerBaseline; i++) await sleep(20);
+    assert.ok(activeTimers() <= timerBaseline, `timers: ${activeTimers()} > ${timerBaseline}`);
     assert.equal(openHandshakerChannelsForTesting(), 0);
   });
 });

@@ -8,7 +8,7 @@ import {
   PLAIN_COUNTER_OVERFLOW_LENGTH,
   REKEY_COUNTER_OVERFLOW_LENGTH,
 } from './counter.js';
-import { hex, loadVectors } from './support.test.shared.js';
+import { hex, loadVectors } from './record.test.util.js';
 
 function overflowError(err: unknown): boolean {
   return AltsError.is(err) && err.code === 'COUNTER_OVERFLOW';

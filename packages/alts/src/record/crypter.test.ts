@@ -18,7 +18,7 @@ import {
   RekeyAead,
 } from './crypter.js';
 import { FRAME_TAG_SIZE } from './frame.js';
-import { frameOf, hex, loadVectors, splitFrames } from './support.test.shared.js';
+import { frameOf, hex, loadVectors, splitFrames } from './record.test.util.js';
 
 function isCode(code: string): (err: unknown) => boolean {
   return (err) => AltsError.is(err) && err.code === code;

@@ -20,7 +20,7 @@ import {
   negotiateWriteFrameSize,
   RECORD_MESSAGE_TYPE,
 } from './frame.js';
-import { hex, loadVectors, pseudoRandomBytes, splitFrames } from './support.test.shared.js';
+import { hex, loadVectors, pseudoRandomBytes, splitFrames } from './record.test.util.js';
 import { OutboundPlaintext, RecordWriter } from './writer.js';
 
 function header(length: number, type = RECORD_MESSAGE_TYPE): Buffer {

@@ -22,10 +22,11 @@
 // reader property (no crypto, many cases), 40 % to the protected-stream property. FUZZ_REPORT=<file>
 // appends one JSON line with the cases run (used by `npm run test:stress`).
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapStatistics } from 'node:v8';
+import { cutAt, EscapeRecorder, fuzzRun } from '@grpc-alts/test-support/fuzz';
+import { forceGc } from '@grpc-alts/test-support/resources';
+import { FakeSocket } from '@grpc-alts/test-support/sockets';
 import fc from 'fast-check';
 import { ALTSRP_GCM_AES128_REKEY, MAX_FRAME_LENGTH_FIELD, REKEY_KEY_SIZE } from '../constants.js';
 import { AltsError } from '../errors.js';
@@ -39,49 +40,21 @@ import {
 } from './frame.js';
 import { createProtectedStream } from './protected-stream.js';
 import { RecordReader } from './reader.js';
-import { FakeSocket, frameOf, RecordingOpener, recordingOpenerFailure } from './support.test.shared.js';
+import { frameOf, RecordingOpener, recordingOpenerFailure } from './record.test.util.js';
 
-const SEED = envInt('FUZZ_SEED', (Date.now() ^ (Math.random() * 0x7fffffff)) | 0, -(2 ** 31), 2 ** 31 - 1);
-const RUNS = envInt('FUZZ_RUNS', 3000, 10, 5_000_000);
+const { seed: SEED, runs: RUNS, report } = fuzzRun('record', 3000);
 const PARSER_RUNS = Math.max(1, Math.round(RUNS * 0.6));
 const STREAM_RUNS = Math.max(1, RUNS - PARSER_RUNS);
 const CASE_DEADLINE_MS = 5_000;
 const KEY = Buffer.alloc(REKEY_KEY_SIZE, 0x5c);
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '' || !/^-?\d+$/.test(raw.trim())) return fallback;
-  return Math.min(max, Math.max(min, Number(raw)));
-}
-
-function report(property: string, cases: number): void {
-  const file = process.env.FUZZ_REPORT;
-  if (file) appendFileSync(file, `${JSON.stringify({ suite: 'record', property, cases, seed: SEED })}\n`);
-}
-
-const escaped: unknown[] = [];
-const onEscape = (err: unknown) => escaped.push(err);
-process.on('uncaughtException', onEscape);
-process.on('unhandledRejection', onEscape);
+const escapes = new EscapeRecorder();
+escapes.start();
 
 /** One frame sealed by the client with the test key, from frame index 0 in order. */
 function sealAll(plaintexts: readonly Buffer[]): Buffer[] {
   const crypter = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
   return plaintexts.map((p) => frameOf(crypter.seal(p)));
-}
-
-/** Splits `data` at the given cut points (taken modulo its length). */
-function chunk(data: Buffer, cuts: readonly number[]): Buffer[] {
-  if (data.length === 0) return [];
-  const points = [...new Set(cuts.map((c) => c % data.length).filter((c) => c > 0))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let start = 0;
-  for (const p of points) {
-    out.push(data.subarray(start, p));
-    start = p;
-  }
-  out.push(data.subarray(start));
-  return out;
 }
 
 /** How the reader property cuts its input: at random points, or into pieces of one size. */
@@ -92,7 +65,7 @@ const splitArb: fc.Arbitrary<Split> = fc.oneof(
 );
 
 function split(data: Buffer, how: Split): Buffer[] {
-  if ('cuts' in how) return chunk(data, how.cuts);
+  if ('cuts' in how) return cutAt(data, how.cuts);
   const out: Buffer[] = [];
   for (let at = 0; at < data.length; at += how.step) out.push(data.subarray(at, at + how.step));
   return out;
@@ -313,17 +286,8 @@ function firstBadLengthIsOversized(frames: readonly Buffer[], mutated: Buffer): 
 
 let heapBefore = 0;
 
-/** A full GC, so heap figures compare retained memory only. */
-function forceGc(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
-
 describe('HARDENING 30: record layer fuzzing', () => {
-  after(() => {
-    process.off('uncaughtException', onEscape);
-    process.off('unhandledRejection', onEscape);
-  });
+  after(() => escapes.stop());
 
   test(`frame parser: random bytes and mutated frames, any chunking (seed ${SEED})`, (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} parser cases=${PARSER_RUNS}`);
@@ -486,7 +450,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
               resolve(true);
             });
           });
-          for (const c of chunk(mutated, cuts)) fake.feed(c);
+          for (const c of cutAt(mutated, cuts)) fake.feed(c);
           if (oversized) {
             // HARDENING 5/6: refused as soon as the length is known, without waiting for the body or EOF.
             await new Promise((r) => setImmediate(r));
@@ -527,6 +491,6 @@ describe('HARDENING 30: record layer fuzzing', () => {
     const grown = getHeapStatistics().used_heap_size - heapBefore;
     // Generous: the run allocates hundreds of MB in total; what is retained must be small.
     assert.ok(grown < 64 * 1024 * 1024, `heap grew by ${grown} bytes over the fuzz run`);
-    assert.deepEqual(escaped, [], 'an exception or rejection escaped');
+    assert.deepEqual(escapes.escaped, [], 'an exception or rejection escaped');
   });
 });

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { FakeSocket, loopbackPair, tick } from '@grpc-alts/test-support/sockets';
 import {
   AES128_KEY_SIZE,
   ALTSRP_GCM_AES128,
@@ -16,17 +17,7 @@ import { AltsError } from '../errors.js';
 import { createRecordCrypter } from './crypter.js';
 import { FRAME_OVERHEAD } from './frame.js';
 import { createProtectedStream, type ProtectedStream } from './protected-stream.js';
-import {
-  FakeSocket,
-  frameOf,
-  hex,
-  loadVectors,
-  loopbackPair,
-  pseudoRandomBytes,
-  sha256,
-  splitFrames,
-  tick,
-} from './support.test.shared.js';
+import { frameOf, hex, loadVectors, pseudoRandomBytes, sha256, splitFrames } from './record.test.util.js';
 
 const KEY = Buffer.from(
   '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b',

@@ -10,7 +10,7 @@ import {
   type HandshakerServiceServer,
   HandshakerServiceService,
 } from '@grpc-alts/handshaker-proto';
-import { ALTS_APPLICATION_PROTOCOL, ALTSRP_GCM_AES128_REKEY, LOCAL_RPC_VERSIONS } from '../constants.js';
+import { ALTS_APPLICATION_PROTOCOL, ALTSRP_GCM_AES128_REKEY, LOCAL_RPC_VERSIONS } from './constants.js';
 
 export const CLIENT_INIT = Buffer.from('ClientInit');
 export const SERVER_FRAME = Buffer.from('ServerInitAndFinished');

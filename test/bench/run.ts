@@ -261,12 +261,9 @@ async function main(): Promise<number> {
   };
   try {
     if (sections.has(1) || sections.has(2)) {
-      await run(
-        '1-2. record layer (packages/alts record-bench): micro, stream over loopback TCP',
-        async () => {
-          results.record = await runRecordSection(ctx);
-        },
-      );
+      await run('1-2. record layer (test/bench/record-bench): micro, stream over loopback TCP', async () => {
+        results.record = await runRecordSection(ctx);
+      });
     }
     if (sections.has(3) && ctx.emulators) {
       await run('3. handshakes against the emulator', async () => {

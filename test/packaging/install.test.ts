@@ -205,6 +205,8 @@ describe('packed packages', () => {
         0,
         `${pkg.name} ships no tests: ${pkg.files.filter((f) => /\.test\./.test(f))}`,
       );
+      const benchmarks = pkg.files.filter((f) => /(^|\/)bench(\/|-)/.test(f));
+      assert.deepEqual(benchmarks, [], `${pkg.name} ships no benchmark`);
     }
   });
 

@@ -207,6 +207,8 @@ describe('packed packages', () => {
         !('@grpc-alts/test-support' in installed),
         `${pkg.name}: the private @grpc-alts/test-support is a devDependency at most`,
       );
+      const benchmarks = pkg.files.filter((f) => /(^|\/)bench(\/|-)/.test(f));
+      assert.deepEqual(benchmarks, [], `${pkg.name} ships no benchmark`);
     }
   });
 

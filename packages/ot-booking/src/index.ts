@@ -11,6 +11,7 @@ export { describeFailure } from './call-failure.js';
 export {
   createOtBookingClient,
   createOtBookingServer,
+  OT_BOOKING_FLOW_CONTROL_WINDOW,
   type OtBookingClientOptions,
   type OtBookingServerOptions,
 } from './factories.js';

@@ -182,9 +182,14 @@ export interface BenchClients {
   close(): void;
 }
 
-/** A new channel (its own connection) with both services' clients on it. */
-export function newClients(config: ModeConfig, port: number): BenchClients {
-  const { creds, options } = channelCredentials(config);
+/** A new channel (its own connection) with both services' clients on it; `extra` adds channel options. */
+export function newClients(
+  config: ModeConfig,
+  port: number,
+  extra: Partial<ClientOptions> = {},
+): BenchClients {
+  const { creds, options: modeOptions } = channelCredentials(config);
+  const options = { ...modeOptions, ...extra };
   const booking = new OtBookingServiceClient(`127.0.0.1:${port}`, creds, options);
   const stream = new Client(`127.0.0.1:${port}`, creds, {
     ...options,

@@ -1,4 +1,5 @@
 /** The child side of an IPC worker: answers `{id, command, args}` messages from the orchestrator. */
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 
 export type Handler = (args: Record<string, unknown>) => Promise<unknown> | unknown;
 
@@ -58,4 +59,26 @@ export async function settledRss(): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return process.memoryUsage().rss;
+}
+
+/**
+ * Major GCs (mark-compact) in this process since it started, counted from the 'gc' performance
+ * entries (issue 16: the gap to TLS in streaming was mostly major GCs, so they are a figure of
+ * their own). The entries arrive asynchronously, after the collection: a short pause first lets
+ * the ones already made reach the counter.
+ */
+let majorGcCount = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    // Node puts the GC kind in `detail`, which @types/node 20 does not declare on PerformanceEntry.
+    const { detail } = entry as { detail?: { kind?: number } };
+    if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcCount++;
+  }
+}).observe({ entryTypes: ['gc'] });
+/** How long queued 'gc' entries take to reach the observer (they are delivered on a later tick). */
+const GC_ENTRY_SETTLE_MS = 50;
+
+export async function majorGcs(): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, GC_ENTRY_SETTLE_MS));
+  return majorGcCount;
 }

@@ -1,27 +1,46 @@
 /**
  * Section 4: grpc-js end to end, client and server in separate processes, for insecure, TLS 1.3
- * (TLS_AES_128_GCM_SHA256) and ALTS: unary QPS with 64 in flight (1 B, 1 KiB), sequential unary
- * p50/p99, server streaming MB/s with 64 KiB messages, new channel + first RPC.
+ * (TLS_AES_128_GCM_SHA256) and ALTS, with the generated OtBooking service (unary, payload echoed)
+ * and a Buffer server-streaming service: 1 MB unary echo, 100 B sequential echo (rate and p50/p99),
+ * server streaming of 64 KiB messages with grpc-js's default flow-control window and with the
+ * OtBooking factory's (major GCs per 100 MB and CPU per MB on both sides next to MB/s), new
+ * channel + first RPC, unary QPS with 64 in flight (1 B, 1 KiB).
  * Cells are interleaved (rep by rep, mode by mode) so that drifting machine load hits every mode alike.
  */
+import { OT_BOOKING_FLOW_CONTROL_WINDOW } from '@grpc-alts/ot-booking';
 import { type BenchContext, startPairs } from '../lib/context.js';
 import type { Worker } from '../lib/processes.js';
 import { MODES, type Mode } from '../lib/services.js';
 import { type Summary, summarize } from '../lib/stats.js';
 
 export const GRPC_METRICS = [
-  'unary1BQps',
-  'unary1KiBQps',
+  'echo1MBMBps',
+  'seq100BPerS',
   'seqP50Us',
   'seqP99Us',
   'streamMBps',
-  'newChannelMs',
-  'unaryClientCpuUs',
-  'unaryServerCpuUs',
+  'streamClientMajorGcsPer100MB',
+  'streamServerMajorGcsPer100MB',
   'streamClientCpuUsPerMB',
   'streamServerCpuUsPerMB',
+  'tunedStreamMBps',
+  'tunedStreamClientMajorGcsPer100MB',
+  'tunedStreamServerMajorGcsPer100MB',
+  'tunedStreamClientCpuUsPerMB',
+  'tunedStreamServerCpuUsPerMB',
+  'newChannelMs',
+  'unary1BQps',
+  'unary1KiBQps',
+  'unaryClientCpuUs',
+  'unaryServerCpuUs',
 ] as const;
 export type GrpcMetric = (typeof GRPC_METRICS)[number];
+
+/** The two flow-control settings of the streaming cell and the prefix of their metrics. */
+const STREAM_WINDOWS = [
+  ['default', 'stream'],
+  ['tuned', 'tunedStream'],
+] as const;
 
 export interface GrpcSection {
   settings: Record<string, number>;
@@ -37,15 +56,35 @@ interface UnaryResult {
   clientCpuUsPerCall: number;
   firstError?: string;
 }
+interface SequentialResult {
+  p50Us: number;
+  p99Us: number;
+  perS: number;
+  mbPerS: number;
+  errors: number;
+}
+interface StreamResult {
+  mbPerS: number;
+  bytes: number;
+  totalBytes: number;
+  errors: number;
+  clientCpuUsPerMB: number;
+  clientMajorGcs: number;
+}
 interface CpuUsage {
   user: number;
   system: number;
 }
 
-async function serverCpu(server: Worker): Promise<number> {
+/** The server's CPU µs and major GCs so far. */
+async function serverCounters(server: Worker): Promise<{ cpuUs: number; majorGcs: number }> {
   const c = await server.request<CpuUsage>('cpu');
-  return c.user + c.system;
+  return { cpuUs: c.user + c.system, majorGcs: await server.request<number>('majorGcs') };
 }
+
+/** Bytes in the "per 100 MB" of major-GC counts (issue 16 counts mark-compacts per 100 MB streamed). */
+const GC_PER_BYTES = 100e6;
+const per100MB = (count: number, bytes: number) => count / Math.max(1e-9, bytes / GC_PER_BYTES);
 
 export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
   const q = ctx.quick;
@@ -54,9 +93,13 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
     warmupMs: q ? 100 : 300,
     unaryMs: q ? 250 : 1500,
     sequentialMs: q ? 250 : 1000,
+    sequentialPayloadBytes: 100,
+    echoMs: q ? 250 : 1500,
+    echoPayloadBytes: 1_000_000,
     streamMs: q ? 250 : 1500,
     streamMessageBytes: 64 * 1024,
     streamMessagesPerCall: q ? 16 : 128,
+    tunedFlowControlWindow: OT_BOOKING_FLOW_CONTROL_WINDOW,
     newChannelCount: q ? 3 : 15,
     reps: ctx.reps,
   };
@@ -77,11 +120,64 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
     for (let rep = 0; rep < ctx.reps; rep++) {
       for (const [mode, { server, client }] of pairs) {
         ctx.checkBudget();
+        const sequential = (payloadBytes: number, durationMs: number) =>
+          client.request<SequentialResult>(
+            'sequential',
+            { payloadBytes, warmupMs: settings.warmupMs, durationMs },
+            timeout,
+          );
+        const echo = await sequential(settings.echoPayloadBytes, settings.echoMs);
+        add(mode, 'echo1MBMBps', echo.mbPerS);
+        addErrors(mode, echo.errors);
+        const s = await sequential(settings.sequentialPayloadBytes, settings.sequentialMs);
+        add(mode, 'seq100BPerS', s.perS);
+        add(mode, 'seqP50Us', s.p50Us);
+        add(mode, 'seqP99Us', s.p99Us);
+        addErrors(mode, s.errors);
+        const streamed: string[] = [];
+        for (const [windows, prefix] of STREAM_WINDOWS) {
+          const before = await serverCounters(server);
+          const st = await client.request<StreamResult>(
+            'stream',
+            {
+              messageBytes: settings.streamMessageBytes,
+              messagesPerCall: settings.streamMessagesPerCall,
+              warmupMs: settings.warmupMs,
+              durationMs: settings.streamMs,
+              windows,
+            },
+            timeout,
+          );
+          const after = await serverCounters(server);
+          // The server's counters span warm-up and measurement: divide by all it sent.
+          add(mode, `${prefix}MBps`, st.mbPerS);
+          add(mode, `${prefix}ClientCpuUsPerMB`, st.clientCpuUsPerMB);
+          add(
+            mode,
+            `${prefix}ServerCpuUsPerMB`,
+            (after.cpuUs - before.cpuUs) / Math.max(1e-9, st.totalBytes / 1e6),
+          );
+          add(mode, `${prefix}ClientMajorGcsPer100MB`, per100MB(st.clientMajorGcs, st.bytes));
+          add(
+            mode,
+            `${prefix}ServerMajorGcsPer100MB`,
+            per100MB(after.majorGcs - before.majorGcs, st.totalBytes),
+          );
+          addErrors(mode, st.errors);
+          streamed.push(`${windows} ${fmt(st.mbPerS)}`);
+        }
+        const nc = await client.request<{ p50Ms: number; errors: number }>(
+          'newChannel',
+          { count: settings.newChannelCount, maxMs: q ? 5_000 : 15_000 },
+          timeout,
+        );
+        add(mode, 'newChannelMs', nc.p50Ms);
+        addErrors(mode, nc.errors);
         for (const [metric, payloadBytes] of [
           ['unary1BQps', 1],
           ['unary1KiBQps', 1024],
         ] as const) {
-          const before = await serverCpu(server);
+          const before = await serverCounters(server);
           const r = await client.request<UnaryResult>(
             'unary',
             {
@@ -92,7 +188,7 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
             },
             timeout,
           );
-          const serverUs = (await serverCpu(server)) - before;
+          const serverUs = (await serverCounters(server)).cpuUs - before.cpuUs;
           add(mode, metric, r.qps);
           if (payloadBytes === 1) {
             add(mode, 'unaryClientCpuUs', r.clientCpuUsPerCall);
@@ -101,47 +197,11 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
           addErrors(mode, r.errors);
           if (r.firstError) ctx.log(`  ${mode} ${metric}: ${r.errors} errors, first: ${r.firstError}`);
         }
-        const s = await client.request<{ p50Us: number; p99Us: number; errors: number }>(
-          'sequential',
-          { payloadBytes: 1, warmupMs: settings.warmupMs, durationMs: settings.sequentialMs },
-          timeout,
-        );
-        add(mode, 'seqP50Us', s.p50Us);
-        add(mode, 'seqP99Us', s.p99Us);
-        addErrors(mode, s.errors);
-        const before = await serverCpu(server);
-        const st = await client.request<{
-          mbPerS: number;
-          totalBytes: number;
-          errors: number;
-          clientCpuUsPerMB: number;
-        }>(
-          'stream',
-          {
-            messageBytes: settings.streamMessageBytes,
-            messagesPerCall: settings.streamMessagesPerCall,
-            warmupMs: settings.warmupMs,
-            durationMs: settings.streamMs,
-          },
-          timeout,
-        );
-        const serverUs = (await serverCpu(server)) - before;
-        add(mode, 'streamMBps', st.mbPerS);
-        add(mode, 'streamClientCpuUsPerMB', st.clientCpuUsPerMB);
-        add(mode, 'streamServerCpuUsPerMB', serverUs / Math.max(1e-9, st.totalBytes / 1e6));
-        addErrors(mode, st.errors);
-        const nc = await client.request<{ p50Ms: number; errors: number }>(
-          'newChannel',
-          { count: settings.newChannelCount, maxMs: q ? 5_000 : 15_000 },
-          timeout,
-        );
-        add(mode, 'newChannelMs', nc.p50Ms);
-        addErrors(mode, nc.errors);
         const m = values.get(mode);
         ctx.log(
-          `  rep ${rep + 1}/${ctx.reps} ${mode.padEnd(8)} unary1B ${fmt(m?.get('unary1BQps')?.at(-1))} qps, ` +
-            `1KiB ${fmt(m?.get('unary1KiBQps')?.at(-1))} qps, seq p50 ${fmt(s.p50Us)} µs, ` +
-            `stream ${fmt(st.mbPerS)} MB/s, new channel ${fmt(nc.p50Ms)} ms`,
+          `  rep ${rep + 1}/${ctx.reps} ${mode.padEnd(8)} echo 1 MB ${fmt(echo.mbPerS)} MB/s, ` +
+            `seq 100 B ${fmt(s.perS)}/s (p50 ${fmt(s.p50Us)} µs), stream MB/s ${streamed.join(', ')}, ` +
+            `new channel ${fmt(nc.p50Ms)} ms, unary 1 B ${fmt(m?.get('unary1BQps')?.at(-1))} qps`,
         );
       }
     }

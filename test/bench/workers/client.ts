@@ -1,20 +1,27 @@
 /**
- * Benchmark client process for one mode: unary QPS, sequential latency, server streaming, new
- * channel + first RPC, handshake rate, and idle connections for the memory cell. Every loop is
- * bounded in count and in time. Started by the orchestrator with its ModeConfig as JSON in argv[2].
+ * Benchmark client process for one mode: unary QPS, sequential latency and rate, 1 MB echo, server
+ * streaming (with grpc-js's default flow-control window or the OtBooking factory's), new channel +
+ * first RPC, handshake rate, and idle connections for the memory cell. Every loop is bounded in
+ * count and in time. Started by the orchestrator with its ModeConfig as JSON in argv[2].
  */
 
+import { OT_BOOKING_FLOW_CONTROL_WINDOW } from '@grpc-alts/ot-booking';
 import { type BenchClients, type ModeConfig, newClients, pullCall, unaryCall } from '../lib/services.js';
 import { percentile } from '../lib/stats.js';
-import { serveWorker, settledRss } from '../lib/worker-child.js';
+import { majorGcs, serveWorker, settledRss } from '../lib/worker-child.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ModeConfig;
 const port = Number(process.argv[3]);
 
-let shared: BenchClients | undefined;
-function clients(): BenchClients {
-  shared ??= newClients(config, port);
-  return shared;
+/** One long-lived channel per window setting: grpc-js's default, and the OtBooking factory's. */
+const shared: { default?: BenchClients; tuned?: BenchClients } = {};
+function clients(windows: 'default' | 'tuned' = 'default'): BenchClients {
+  shared[windows] ??= newClients(
+    config,
+    port,
+    windows === 'tuned' ? { 'grpc-node.flow_control_window': OT_BOOKING_FLOW_CONTROL_WINDOW } : {},
+  );
+  return shared[windows];
 }
 
 const num = (args: Record<string, unknown>, key: string, def: number): number => {
@@ -79,8 +86,10 @@ async function unary(args: Record<string, unknown>) {
   };
 }
 
+/** One call at a time, echoing `payloadBytes` each way: latency percentiles, calls and request MB per second. */
 async function sequential(args: Record<string, unknown>) {
-  const payload = 'x'.repeat(num(args, 'payloadBytes', 1));
+  const payloadBytes = num(args, 'payloadBytes', 1);
+  const payload = 'x'.repeat(payloadBytes);
   const { booking } = clients();
   await closedLoop(1, num(args, 'warmupMs', 300), 1e6, () => unaryCall(booking, payload));
   const latencies: number[] = [];
@@ -90,9 +99,12 @@ async function sequential(args: Record<string, unknown>) {
     latencies.push((performance.now() - t) * 1000);
   });
   latencies.sort((a, b) => a - b);
+  const perS = (r.completed / r.elapsedMs) * 1000;
   return {
     p50Us: percentile(latencies, 50),
     p99Us: percentile(latencies, 99),
+    perS,
+    mbPerS: (perS * payloadBytes) / 1e6,
     calls: r.completed,
     errors: r.errors,
   };
@@ -101,13 +113,14 @@ async function sequential(args: Record<string, unknown>) {
 async function stream(args: Record<string, unknown>) {
   const size = num(args, 'messageBytes', 64 * 1024);
   const perCall = num(args, 'messagesPerCall', 256);
-  const { stream: client } = clients();
+  const { stream: client } = clients(args.windows === 'tuned' ? 'tuned' : 'default');
   let warmBytes = 0;
   await closedLoop(1, num(args, 'warmupMs', 300), 1e6, async () => {
     warmBytes += await pullCall(client, perCall, size);
   });
   let bytes = 0;
   const cpu = process.cpuUsage();
+  const gcs = await majorGcs();
   const r = await closedLoop(1, num(args, 'durationMs', 1000), num(args, 'maxCalls', 1e6), async () => {
     bytes += await pullCall(client, perCall, size);
   });
@@ -117,6 +130,7 @@ async function stream(args: Record<string, unknown>) {
     totalBytes: warmBytes + bytes,
     errors: r.errors,
     clientCpuUsPerMB: cpuMicros(cpu) / Math.max(1e-9, bytes / 1e6),
+    clientMajorGcs: (await majorGcs()) - gcs,
   };
 }
 
@@ -205,10 +219,12 @@ serveWorker(
     closeConnections,
     rss: () => settledRss(),
     cpu: () => process.cpuUsage(),
+    majorGcs,
   },
   { mode: config.mode },
   () => {
     closeConnections();
-    shared?.close();
+    shared.default?.close();
+    shared.tuned?.close();
   },
 );

@@ -4,7 +4,7 @@
  */
 import { Server } from '@grpc/grpc-js';
 import { type ModeConfig, startBenchServer } from '../lib/services.js';
-import { serveWorker, settledRss } from '../lib/worker-child.js';
+import { majorGcs, serveWorker, settledRss } from '../lib/worker-child.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ModeConfig;
 const server = await startBenchServer(config, () => new Server());
@@ -13,6 +13,7 @@ serveWorker(
   {
     cpu: () => process.cpuUsage(),
     rss: () => settledRss(),
+    majorGcs,
   },
   { port: server.port, mode: config.mode },
   () => server.shutdown(),

@@ -1,14 +1,15 @@
 /**
- * Record-layer benchmark (not a test). Run after `npx tsc -b packages/alts`:
+ * Record-layer benchmark, sections 1 and 2 of `npm run bench` (which runs it as a child with
+ * `--json`); also runnable alone after `npx tsc -b`:
  *
- *   node packages/alts/dist/bench/record-bench.js [--quick] [--json <file>]
+ *   node test/dist/bench/record-bench.js [--quick] [--json <file>]
  *
  * 1. seal / open µs per frame and MB/s at 1, 4, 16, 64 KiB and 1 MiB, next to raw node:crypto
  *    AES-128-GCM with a new cipher per frame (the practical floor for any per-record AEAD in Node).
  * 2. The protected stream over loopback TCP, writer and reader in separate processes, next to Node
  *    TLS 1.3 (TLS_AES_128_GCM_SHA256) and plain TCP over the same loopback in the same run.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer as netCreateServer, type Socket } from 'node:net';
@@ -16,10 +17,26 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as tlsCreateServer } from 'node:tls';
-import { fileURLToPath } from 'node:url';
-import { ALTSRP_GCM_AES128_REKEY, REKEY_KEY_SIZE, type Side } from '../constants.js';
-import { createRecordCrypter, type SealedRecord } from '../record/crypter.js';
-import { createProtectedStream } from '../record/protected-stream.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as AltsConstants from '../../packages/alts/src/constants.js';
+import type * as Crypter from '../../packages/alts/src/record/crypter.js';
+import type * as ProtectedStream from '../../packages/alts/src/record/protected-stream.js';
+import { ROOT } from './lib/context.js';
+import { median } from './lib/stats.js';
+import { type CertFiles, makeSelfSignedCert } from './lib/tls.js';
+
+/**
+ * The record layer is internal to @grpc-alts/alts (its exports map shows only the public API), so
+ * this benchmark loads it from the built package by path; the types come from its sources.
+ */
+async function importAlts<T>(path: string): Promise<T> {
+  return (await import(pathToFileURL(join(ROOT, 'packages/alts/dist', path)).href)) as T;
+}
+const { ALTSRP_GCM_AES128_REKEY, REKEY_KEY_SIZE } = await importAlts<typeof AltsConstants>('constants.js');
+const { createRecordCrypter } = await importAlts<typeof Crypter>('record/crypter.js');
+const { createProtectedStream } = await importAlts<typeof ProtectedStream>('record/protected-stream.js');
+type Side = AltsConstants.Side;
+type SealedRecord = Crypter.SealedRecord;
 
 const MICRO_SIZES = [1024, 4096, 16 * 1024, 64 * 1024, 1024 * 1024];
 /** Rounds per cell; the median is reported (the machine is shared and noisy). */
@@ -39,7 +56,8 @@ interface ChildArgs {
   frameSize: number;
   bytes: number;
   port: number;
-  certDir: string;
+  /** The TLS comparator's certificate, or undefined when there is none. */
+  cert: CertFiles | undefined;
 }
 
 interface ChildReport {
@@ -95,8 +113,8 @@ function runReader(a: ChildArgs): void {
     a.transport === 'tls'
       ? tlsCreateServer(
           {
-            key: readFileSync(join(a.certDir, 'key.pem')),
-            cert: readFileSync(join(a.certDir, 'cert.pem')),
+            key: readFileSync(a.cert?.keyFile ?? ''),
+            cert: readFileSync(a.cert?.certFile ?? ''),
             minVersion: 'TLSv1.3',
             ciphers: TLS_CIPHER,
           },
@@ -145,18 +163,14 @@ function runWriter(a: ChildArgs): void {
 
 // ---------------------------------------------------------------- micro benchmark
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
 function timeUs(iterations: number, fn: (i: number) => void): number {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) fn(i);
   return Number(process.hrtime.bigint() - t0) / 1e3 / iterations;
 }
 
-interface MicroRow {
+/** One row of the micro benchmark (µs per frame, medians). */
+export interface MicroRow {
   size: number;
   altsSealUs: number;
   altsOpenUs: number;
@@ -247,7 +261,8 @@ function micro(quick: boolean): MicroRow[] {
 
 // ---------------------------------------------------------------- stream benchmark
 
-interface StreamRow {
+/** One row of the stream benchmark. */
+export interface StreamRow {
   name: string;
   transport: Transport;
   frameSize: number;
@@ -255,6 +270,14 @@ interface StreamRow {
   mbPerSRuns: number[];
   readerCpuUsPerMB: number;
   writerCpuUsPerMB: number;
+}
+
+/** What `--json <file>` writes. */
+export interface RecordBenchJson {
+  node: string;
+  cpus: number;
+  micro: MicroRow[];
+  stream: StreamRow[];
 }
 
 function childArgs(a: Omit<ChildArgs, 'port'> & { port?: number }): string[] {
@@ -269,8 +292,7 @@ function childArgs(a: Omit<ChildArgs, 'port'> & { port?: number }): string[] {
     String(a.bytes),
     '--port',
     String(a.port ?? 0),
-    '--cert-dir',
-    a.certDir,
+    ...(a.cert ? ['--cert-file', a.cert.certFile, '--key-file', a.cert.keyFile] : []),
   ];
 }
 
@@ -285,10 +307,10 @@ async function streamRun(
   transport: Transport,
   frameSize: number,
   bytes: number,
-  certDir: string,
+  cert: CertFiles | undefined,
 ): Promise<{ mbPerS: number; readerCpu: number; writerCpu: number }> {
   const self = fileURLToPath(import.meta.url);
-  const common = { transport, frameSize, bytes, certDir };
+  const common = { transport, frameSize, bytes, cert };
   const reader = fork(self, childArgs({ ...common, role: 'reader' }), { stdio: 'inherit' });
   const { port } = await nextMessage(reader);
   const readerDone = nextMessage(reader);
@@ -301,13 +323,11 @@ async function streamRun(
   return { mbPerS: mb / ((r.elapsedMs ?? 1) / 1e3), readerCpu: r.cpuUs / mb, writerCpu: w.cpuUs / mb };
 }
 
-async function streams(quick: boolean, certDir: string | undefined): Promise<StreamRow[]> {
+async function streams(quick: boolean, cert: CertFiles | undefined): Promise<StreamRow[]> {
   const bytes = (quick ? 64 : 256) * 1024 * 1024;
   const cells: Array<{ name: string; transport: Transport; frameSize: number }> = [
     { name: 'tcp (no security)', transport: 'tcp', frameSize: 0 },
-    ...(certDir === undefined
-      ? []
-      : [{ name: 'tls 1.3 aes-128-gcm', transport: 'tls' as const, frameSize: 0 }]),
+    ...(cert === undefined ? [] : [{ name: 'tls 1.3 aes-128-gcm', transport: 'tls' as const, frameSize: 0 }]),
     { name: 'alts frame 16 KiB', transport: 'alts', frameSize: 16 * 1024 },
     { name: 'alts frame 128 KiB', transport: 'alts', frameSize: 128 * 1024 },
     { name: 'alts frame 1 MiB', transport: 'alts', frameSize: 1024 * 1024 },
@@ -316,7 +336,7 @@ async function streams(quick: boolean, certDir: string | undefined): Promise<Str
   for (let round = 0; round < (quick ? 1 : STREAM_ROUNDS); round++) {
     for (const cell of cells) {
       const list = runs.get(cell.name) ?? [];
-      list.push(await streamRun(cell.transport, cell.frameSize, bytes, certDir ?? ''));
+      list.push(await streamRun(cell.transport, cell.frameSize, bytes, cert));
       runs.set(cell.name, list);
     }
   }
@@ -330,37 +350,6 @@ async function streams(quick: boolean, certDir: string | undefined): Promise<Str
       writerCpuUsPerMB: median(list.map((r) => r.writerCpu)),
     };
   });
-}
-
-function makeCert(): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'alts-record-bench-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return dir;
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------- report
@@ -415,10 +404,15 @@ async function main(): Promise<void> {
     ),
   );
 
-  const certDir = makeCert();
-  if (certDir === undefined) console.log('\n(openssl not available: TLS comparator skipped)');
-  const streamRows = await streams(quick, certDir);
-  if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
+  const certDir = mkdtempSync(join(tmpdir(), 'alts-record-bench-'));
+  let streamRows: StreamRow[];
+  try {
+    const cert = await makeSelfSignedCert(certDir);
+    if ('skipped' in cert) console.log(`\n(TLS comparator skipped: ${cert.skipped})`);
+    streamRows = await streams(quick, 'skipped' in cert ? undefined : cert);
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
+  }
   const tls = streamRows.find((r) => r.transport === 'tls');
   console.log('\nloopback TCP, writer and reader in separate processes, 64 KiB writes');
   console.log(
@@ -435,12 +429,19 @@ async function main(): Promise<void> {
     ),
   );
   if (jsonPath !== undefined) {
-    writeFileSync(
-      jsonPath,
-      `${JSON.stringify({ node: process.version, cpus: cpus().length, micro: microRows, stream: streamRows }, null, 2)}\n`,
-    );
+    const json: RecordBenchJson = {
+      node: process.version,
+      cpus: cpus().length,
+      micro: microRows,
+      stream: streamRows,
+    };
+    writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
     console.log(`\nJSON written to ${jsonPath}`);
   }
+}
+
+function certArg(certFile: string | undefined, keyFile: string | undefined): CertFiles | undefined {
+  return certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile };
 }
 
 const role = argValue(process.argv, '--role');
@@ -451,7 +452,7 @@ if (role === 'reader' || role === 'writer') {
     frameSize: Number(argValue(process.argv, '--frame')),
     bytes: Number(argValue(process.argv, '--bytes')),
     port: Number(argValue(process.argv, '--port')),
-    certDir: argValue(process.argv, '--cert-dir') ?? '',
+    cert: certArg(argValue(process.argv, '--cert-file'), argValue(process.argv, '--key-file')),
   };
   if (role === 'reader') runReader(a);
   else runWriter(a);

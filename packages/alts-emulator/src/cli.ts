@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_HOST, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
 import { quote } from './quote.js';
+import { run } from './run.js';
 import { defaultStateDir } from './state-dir.js';
 
 /** Port of the real handshaker service on the metadata server (docs/protocol.md §3.10); java forces it. */
@@ -18,6 +19,8 @@ const PROG = 'alts-emulator';
 const USAGE = `Usage:
   alts-emulator [serve] --service-account <sa> [--client-service-account <sa>]
                         [--listen <host:port>] [--state-dir <dir>]
+  alts-emulator run --service-account <sa> [--client-service-account <sa>] [--state-dir <dir>]
+                    [--log-file <file>] -- <command> [args...]
   alts-emulator disable <sa> [--state-dir <dir>]
   alts-emulator enable <sa> [--state-dir <dir>]
   alts-emulator -h | --help | --version
@@ -31,6 +34,10 @@ serve (default)
                                 "READY <host:port>" on stdout once listening.
   --service-account <sa>        identity of this "VM" (required)
   --client-service-account <sa> identity of client-side handshakes, if different
+run -- <command>                runs the command (Linux) where it sees a Compute Engine VM whose
+                                metadata.google.internal:8080 is an emulator for <sa>, so
+                                unmodified grpc-go, grpc-java and C-core ALTS programs work;
+                                its own exit status; emulator logs on stderr or --log-file
 disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
                                 emulators using the same state directory see it at once
 --state-dir <dir>               trust root, identity keys, IAM state: created on first use,
@@ -100,6 +107,8 @@ async function serve(values: Record<string, string | boolean | undefined>, state
 }
 
 async function main(argv: string[]): Promise<void> {
+  // run's own parser: everything after its -- belongs to the command.
+  if (argv[0] === 'run') await run(argv.slice(1), (message) => new UsageError(message));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { clients, type Running, runClient, running, start, stop } from './processes.js';
+import { clients, emulatorArgv, type Running, runClient, running, start, stop } from './processes.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = join(root, 'test/interop');
@@ -61,19 +61,8 @@ function unavailable(): string | false {
 }
 
 /** A go or C-core peer, started unmodified through `alts-emulator run` as the VM's identities. */
-const sandboxed = (vm: Vm, command: readonly string[]): string[] => [
-  process.execPath,
-  EMULATOR,
-  'run',
-  '--service-account',
-  vm.server,
-  '--client-service-account',
-  vm.client,
-  '--state-dir',
-  stateDir,
-  '--',
-  ...command,
-];
+const sandboxed = (vm: Vm, command: readonly string[]): string[] =>
+  emulatorArgv(EMULATOR, 'run', stateDir, vm, ['--', ...command]);
 const NOBODY = 'nobody@alts-test.iam.gserviceaccount.com';
 const WRONG_TARGET = 'someone-else@alts-test.iam.gserviceaccount.com';
 
@@ -279,19 +268,7 @@ describe('ALTS interop matrix', { skip: unavailable() }, () => {
 
   before(async () => {
     const emulator = (name: string, vm: Vm) =>
-      start(name, [
-        process.execPath,
-        EMULATOR,
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--service-account',
-        vm.server,
-        '--client-service-account',
-        vm.client,
-        '--state-dir',
-        stateDir,
-      ]);
+      start(name, emulatorArgv(EMULATOR, 'serve', stateDir, vm, ['--listen', '127.0.0.1:0']));
     const [e1, e2] = await Promise.all([emulator('emulator E1', E1), emulator('emulator E2', E2)]);
     E1.address = e1.address;
     E2.address = e2.address;

@@ -93,3 +93,34 @@ export function runClient(command: readonly string[], timeoutMs: number): Promis
     });
   });
 }
+
+/** The accounts of one emulated "VM": server-side, and client-side if different. */
+export interface VmAccounts {
+  server: string;
+  client?: string;
+}
+
+/**
+ * `alts-emulator serve` (`rest`: its options) or `alts-emulator run` (`rest`: `--` and the
+ * command) as the "VM" `vm`, with the trust root in `stateDir`.
+ */
+export function emulatorArgv(
+  emulator: string,
+  subcommand: 'serve' | 'run',
+  stateDir: string,
+  vm: VmAccounts,
+  rest: readonly string[],
+): string[] {
+  const client = vm.client === undefined ? [] : ['--client-service-account', vm.client];
+  return [
+    process.execPath,
+    emulator,
+    subcommand,
+    '--service-account',
+    vm.server,
+    ...client,
+    '--state-dir',
+    stateDir,
+    ...rest,
+  ];
+}

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { clients, type Running, runClient, running, start, stop } from './processes.js';
+import { clients, emulatorArgv, type Running, runClient, running, start, stop } from './processes.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const EMULATOR = join(root, 'packages/alts-emulator/dist/cli.js');
@@ -36,32 +36,12 @@ const user = (argv: readonly string[]): string[] =>
     ? ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', ...argv]
     : [...argv];
 const sandboxed = (account: string, argv: readonly string[]): string[] =>
-  user([
-    process.execPath,
-    EMULATOR,
-    'run',
-    '--service-account',
-    account,
-    '--state-dir',
-    stateDir,
-    '--',
-    ...argv,
-  ]);
+  user(emulatorArgv(EMULATOR, 'run', stateDir, { server: account }, ['--', ...argv]));
 /** An emulator for a TS peer, which names its handshaker itself. */
 const serve = (account: string) =>
   start(
     `emulator ${account}`,
-    user([
-      process.execPath,
-      EMULATOR,
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--service-account',
-      account,
-      '--state-dir',
-      stateDir,
-    ]),
+    user(emulatorArgv(EMULATOR, 'serve', stateDir, { server: account }, ['--listen', '127.0.0.1:0'])),
   );
 
 function unavailable(): string | false {

@@ -1,22 +1,26 @@
 // The ALTS interop matrix (issue 8): our library (ts-peer) against grpc-go 1.33 (go-peer) and gRPC
 // C-core 1.51 (peer.py on grpcio), each cell a node:test test, every handshake through the
-// project's emulator. It must run inside test/interop/sandbox.sh (both foreign libraries refuse
-// ALTS off Google Cloud and C-core's handshaker is fixed at metadata.google.internal.:8080);
-// `npm run test:interop` (test/interop/run-interop.sh) installs and builds everything and runs:
+// project's emulator. Both foreign libraries refuse ALTS off Google Cloud and dial their handshaker
+// at metadata.google.internal.:8080, so every go and C-core peer runs unmodified through
+// `alts-emulator run` (its own emulator, the identities of its "VM", one shared trust root); the
+// TS peers name an emulator with --handshaker. `npm run test:interop` (run-interop.sh) installs
+// and builds everything and runs:
 //
-//   test/interop/sandbox.sh node --test --test-reporter=tap test/dist/interop/matrix.js
+//   node --test --test-reporter=tap test/dist/interop/matrix.js
 //
 // Environment: INTEROP_LONG=1 adds the long rekey cells; GO_PEER, PY_PEER, EMULATOR override the
 // peers' paths (defaults: test/interop/.build/bin/go-peer, peers/python/peer.py, the built
-// emulator). Outside the sandbox every cell is skipped with the reason.
+// emulator). Where the peers or `alts-emulator run` are missing every cell is skipped with the
+// reason.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { clients, emulatorArgv, type Running, runClient, running, start, stop } from './processes.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = join(root, 'test/interop');
@@ -26,20 +30,39 @@ const PY_PEER = process.env.PY_PEER ?? join(here, 'peers/python/peer.py');
 const TS_PEER = join(root, 'test/dist/interop/ts-peer.js');
 const EMULATOR = process.env.EMULATOR ?? join(root, 'packages/alts-emulator/dist/cli.js');
 const LONG = process.env.INTEROP_LONG === '1';
-const IN_SANDBOX = process.env.ALTS_INTEROP_SANDBOX === '1';
 
-/** Two "VMs": E1 is the only handshaker C-core can use (metadata.google.internal.:8080). */
+/** Two "VMs": their identities, and the emulator TS peers use as their handshaker (set in before). */
 const E1 = {
-  address: '127.0.0.1:8080',
+  address: '',
   server: 'interop-server@alts-test.iam.gserviceaccount.com',
   client: 'interop-client@alts-test.iam.gserviceaccount.com',
 };
 const E2 = {
-  address: '127.0.0.1:8081',
+  address: '',
   server: 'interop-server2@alts-test.iam.gserviceaccount.com',
   client: 'interop-client2@alts-test.iam.gserviceaccount.com',
 };
 type Vm = typeof E1;
+/** The trust root every emulator shares, `serve` and `run` alike. */
+const stateDir = mkdtempSync(join(tmpdir(), 'alts-interop-'));
+
+/** Why the matrix cannot run here, if it cannot: no peers, or no sandbox for `alts-emulator run`. */
+function unavailable(): string | false {
+  const probe = spawnSync(
+    process.execPath,
+    [EMULATOR, 'run', '--service-account', E1.server, '--state-dir', stateDir, '--', 'true'],
+    { encoding: 'utf8' },
+  );
+  const why = !existsSync(GO_PEER)
+    ? `no go-peer at ${GO_PEER}: run npm run test:interop`
+    : probe.status !== 0 && `alts-emulator run does not work here: ${probe.stderr.trim().split('\n').at(-1)}`;
+  if (why) rmSync(stateDir, { recursive: true, force: true });
+  return why;
+}
+
+/** A go or C-core peer, started unmodified through `alts-emulator run` as the VM's identities. */
+const sandboxed = (vm: Vm, command: readonly string[]): string[] =>
+  emulatorArgv(EMULATOR, 'run', stateDir, vm, ['--', ...command]);
 const NOBODY = 'nobody@alts-test.iam.gserviceaccount.com';
 const WRONG_TARGET = 'someone-else@alts-test.iam.gserviceaccount.com';
 
@@ -57,10 +80,9 @@ const REKEY_IN_CALLS = 270;
 type Kind = 'ts' | 'go' | 'core';
 const LABEL: Record<Kind, string> = { ts: 'TS', go: 'Go', core: 'C-core' };
 
-/** C-core always uses E1; other servers use E2 so that each cell joins two different "VMs". */
+/** C-core servers are E1, other servers E2, so that each cell joins two different "VMs". */
 const serverVm = (server: Kind): Vm => (server === 'core' ? E1 : E2);
-const clientVm = (client: Kind, server: Kind): Vm =>
-  client === 'core' ? E1 : serverVm(server) === E1 ? E2 : E1;
+const clientVm = (_client: Kind, server: Kind): Vm => (serverVm(server) === E1 ? E2 : E1);
 
 /** Why a client cannot be asked to check a target service account, if it cannot. */
 function wrongTargetSkip(client: Kind, server: Kind): string | undefined {
@@ -73,106 +95,13 @@ function wrongTargetSkip(client: Kind, server: Kind): string | undefined {
   return undefined;
 }
 
-// ---- processes: every one started is stopped by its pid, every wait is bounded ----
-
-interface Running {
-  name: string;
-  child: ChildProcess;
-  address: string;
-  /** stderr lines so far. */
-  log: string[];
-}
-const running: Running[] = [];
-/** Clients still running (killed by pid in `after` should a test time out first). */
-const clients = new Set<ChildProcess>();
-
-function stop(proc: Running): Promise<void> {
-  const { child } = proc;
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-/** Starts a long-running peer or emulator and waits (≤ 20 s) for its `READY <address>` line. */
-function start(name: string, command: readonly string[]): Promise<Running> {
-  const [file, ...args] = command as [string, ...string[]];
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: Running = { name, child, address: '', log: [] };
-  running.push(proc);
-  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => proc.log.push(l));
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      void stop(proc);
-      reject(new Error(`${name} ${why}; its log:\n${proc.log.slice(-10).join('\n')}`));
-    };
-    const timer = setTimeout(() => fail('did not print READY within 20 s'), 20_000);
-    child.once('error', (err) => fail(`could not start: ${err.message}`));
-    child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before READY`));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const match = /^READY (\S+)$/.exec(line);
-      if (!match?.[1] || proc.address) return;
-      clearTimeout(timer);
-      child.removeAllListeners('exit');
-      proc.address = match[1];
-      resolve(proc);
-    });
-  });
-}
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  /** stderr without the peers' own `xx-peer: ` log lines. */
-  error: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs a client to completion; SIGKILLed after `timeoutMs`. */
-function runClient(command: readonly string[], timeoutMs: number): Promise<Ran> {
-  const [file, ...args] = command as [string, ...string[]];
-  const started = Date.now();
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  clients.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve) => {
-    child.once('error', (err) => {
-      stderr += `spawn: ${err.message}\n`;
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      clients.delete(child);
-      const error = stderr
-        .split('\n')
-        .filter((l) => l !== '' && !/^(ts|go|py)-peer: /.test(l))
-        .join('\n');
-      resolve({ code, stdout: stdout.trim(), error, stderr, ms: Date.now() - started });
-    });
-  });
-}
-
 // ---- peers' command lines ----
 
 const allowFlags = (allowed: readonly string[]) => allowed.flatMap((sa) => ['--allowed', sa]);
 
 function serverCommand(kind: Kind, allowed: readonly string[], extra: readonly string[] = []): string[] {
   const listen = ['--listen', '127.0.0.1:0'];
-  const handshaker = ['--handshaker', serverVm(kind).address];
+  const vm = serverVm(kind);
   switch (kind) {
     case 'ts':
       return [
@@ -180,14 +109,22 @@ function serverCommand(kind: Kind, allowed: readonly string[], extra: readonly s
         TS_PEER,
         'server',
         ...listen,
-        ...handshaker,
+        '--handshaker',
+        vm.address,
         ...allowFlags(allowed),
         ...extra,
       ];
     case 'go':
-      return [GO_PEER, 'server', ...listen, ...handshaker, ...allowFlags(allowed), ...extra];
+      return sandboxed(vm, [GO_PEER, 'server', ...listen, ...allowFlags(allowed), ...extra]);
     case 'core':
-      return ['/usr/bin/python3', PY_PEER, 'server', ...listen, ...allowFlags(allowed), ...extra];
+      return sandboxed(vm, [
+        '/usr/bin/python3',
+        PY_PEER,
+        'server',
+        ...listen,
+        ...allowFlags(allowed),
+        ...extra,
+      ]);
   }
 }
 
@@ -225,10 +162,17 @@ function clientCommand(kind: Kind, run: ClientRun): string[] {
         `${run.timeoutS}s`,
       ];
     case 'go':
-      return [GO_PEER, 'client', '--handshaker', run.vm.address, ...common, '--timeout', `${run.timeoutS}s`];
+      // No --handshaker: grpc-go's default, metadata.google.internal.:8080, is the sandbox's emulator.
+      return sandboxed(run.vm, [GO_PEER, 'client', ...common, '--timeout', `${run.timeoutS}s`]);
     case 'core':
-      // C-core has no handshaker option: run.vm is E1, its fixed metadata.google.internal.:8080.
-      return ['/usr/bin/python3', PY_PEER, 'client', ...common, '--timeout', String(run.timeoutS)];
+      return sandboxed(run.vm, [
+        '/usr/bin/python3',
+        PY_PEER,
+        'client',
+        ...common,
+        '--timeout',
+        String(run.timeoutS),
+      ]);
   }
 }
 
@@ -316,32 +260,18 @@ const CELLS: ReadonlyArray<readonly [client: Kind, server: Kind]> = [
 ];
 const KINDS: readonly Kind[] = ['ts', 'go', 'core'];
 
-describe('ALTS interop matrix', {
-  skip: IN_SANDBOX ? false : 'not inside test/interop/sandbox.sh: run npm run test:interop',
-}, () => {
-  let stateDir = '';
+describe('ALTS interop matrix', { skip: unavailable() }, () => {
   /** Per server kind: the server that admits the matrix's clients, and one that admits nobody. */
   const servers = new Map<Kind, Running>();
   const denying = new Map<Kind, Running>();
   const rekeyServers = new Map<string, Running>();
 
   before(async () => {
-    stateDir = await mkdtemp(join(tmpdir(), 'alts-interop-'));
     const emulator = (name: string, vm: Vm) =>
-      start(name, [
-        process.execPath,
-        EMULATOR,
-        'serve',
-        '--listen',
-        vm.address,
-        '--service-account',
-        vm.server,
-        '--client-service-account',
-        vm.client,
-        '--state-dir',
-        stateDir,
-      ]);
-    await Promise.all([emulator('emulator E1', E1), emulator('emulator E2', E2)]);
+      start(name, emulatorArgv(EMULATOR, 'serve', stateDir, vm, ['--listen', '127.0.0.1:0']));
+    const [e1, e2] = await Promise.all([emulator('emulator E1', E1), emulator('emulator E2', E2)]);
+    E1.address = e1.address;
+    E2.address = e2.address;
     const starting: Promise<unknown>[] = [];
     for (const kind of KINDS) {
       // Exactly the accounts of the clients of this server's cells.
@@ -373,7 +303,7 @@ describe('ALTS interop matrix', {
     const emulators = running.filter((p) => p.name.startsWith('emulator'));
     await Promise.all(running.filter((p) => !emulators.includes(p)).map(stop));
     await Promise.all(emulators.map(stop));
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true });
   });
 
   const must = <K, T>(map: Map<K, T>, key: K): T => {

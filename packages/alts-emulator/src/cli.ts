@@ -7,6 +7,7 @@ import { DEFAULT_HOST, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
 import { rootDirOf } from './provision.js';
 import { quote } from './quote.js';
+import { run } from './run.js';
 import { initRoot, issueBundle, openRoot } from './trust.js';
 
 /** Port of the real handshaker service on the metadata server (docs/protocol.md §3.10); java forces it. */
@@ -23,6 +24,8 @@ const USAGE = `Usage:
                         [--listen <host:port>] [--state-dir <dir>]
   alts-emulator init [--root-dir <dir>]
   alts-emulator issue <sa> --out <file> [--root-dir <dir>]
+  alts-emulator run (--service-account <sa> | --bundle <file>) [the other serve options
+                    but --listen] [--log-file <file>] -- <command> [args...]
   alts-emulator disable <sa> [--state-dir <dir>]
   alts-emulator enable <sa> [--state-dir <dir>]
   alts-emulator -h | --help | --version
@@ -44,6 +47,10 @@ serve (default)
 init                            create the trust root (its private key, mode 600) in --root-dir
 issue <sa> --out <file>         write an identity bundle for <sa> (mode 600) signed by the trust
                                 root of --root-dir; copy it to the "VM" that serves <sa>
+run -- <command>                runs the command (Linux) where it sees a Compute Engine VM whose
+                                metadata.google.internal:8080 is an emulator for <sa>, so
+                                unmodified grpc-go, grpc-java and C-core ALTS programs work;
+                                its own exit status; emulator logs on stderr or --log-file
 disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
                                 emulators using the same state directory see it at once
 --root-dir <dir>                trust root directory, private to you; default <state-dir>/root
@@ -149,6 +156,8 @@ async function issue(values: Values, serviceAccount: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // run's own parser: everything after its -- belongs to the command.
+  if (argv[0] === 'run') await run(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

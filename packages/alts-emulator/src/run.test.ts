@@ -1,0 +1,200 @@
+// `alts-emulator run` as a process: what the command sees, that its stdio, exit status and signals
+// are its own, and that nothing is left behind. Linux with mount namespaces only (else skipped with
+// the reason); as root the rootless path is tested too, as the user nobody.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { cleanupsAfterAll, collect, connect, drive } from './driver.test.util.js';
+import { checkSandboxSupport, GCE_PRODUCT_NAME, sandboxMode } from './sandbox.js';
+
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const SA = 'runner@project.iam.gserviceaccount.com';
+/** The unprivileged user the rootless path runs as when the tests run as root. */
+const NOBODY_UID = 65534;
+/** Generous bound for a process to go away after its parent was SIGKILLed (loaded 2-core CI). */
+const GONE_WITHIN_MS = 20_000;
+
+function unsupported(): string | false {
+  try {
+    checkSandboxSupport(sandboxMode());
+    return false;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+const skip = unsupported();
+const isRoot = process.geteuid?.() === 0;
+
+const cleanups = cleanupsAfterAll();
+
+/** A private directory (state dir, TMPDIR), owned by `uid` when given. */
+async function privateDir(uid?: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'alts-run-test-'));
+  if (uid !== undefined) await chown(dir, uid, uid);
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Started {
+  child: ChildProcess;
+  /** TMPDIR of the run: where its sandbox files live while it runs. */
+  scratch: string;
+}
+
+/**
+ * `alts-emulator run <identity> -- command` (identity: `--service-account SA` unless given), as
+ * nobody when `rootless` and root.
+ */
+async function startRun(
+  command: readonly string[],
+  rootless = false,
+  identity: readonly string[] = ['--service-account', SA],
+): Promise<Started> {
+  const uid = rootless ? NOBODY_UID : undefined;
+  const [stateDir, scratch] = await Promise.all([privateDir(uid), privateDir(uid)]);
+  const run = [process.execPath, CLI, 'run', ...identity, '--state-dir', stateDir, '--', ...command];
+  const argv = rootless
+    ? ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', ...run]
+    : run;
+  const [file, ...args] = argv as [string, ...string[]];
+  const env = { ...process.env, TMPDIR: scratch };
+  return { child: spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env }), scratch };
+}
+
+async function firstLine(child: ChildProcess): Promise<string> {
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const [line] = (await once(lines, 'line')) as [string];
+  lines.close();
+  return line;
+}
+
+for (const rootless of [false, true]) {
+  const label = rootless ? 'rootless (as nobody)' : sandboxMode();
+  const skipRootless = rootless && !isRoot && 'not root: the run above already was the rootless path';
+  describe(`alts-emulator run, ${label}`, { skip: skip || skipRootless }, () => {
+    it('the command sees a Compute Engine VM and metadata.google.internal(.) on its own loopback; its stdin, stdout and exit status are its own', async () => {
+      const { child, scratch } = await startRun(
+        [
+          '/bin/sh',
+          '-c',
+          'cat /sys/class/dmi/id/product_name; getent hosts metadata.google.internal; getent hosts metadata.google.internal.; id -u; read line; echo "stdin: $line"; exit 7',
+        ],
+        rootless,
+      );
+      const done = collect(child);
+      child.stdin?.end('hello\n');
+      const { code, stdout, stderr } = await done;
+      assert.equal(code, 7, stderr);
+      const [product, short, dotted, uid, echoed, ...rest] = stdout.split('\n');
+      assert.equal(product, GCE_PRODUCT_NAME);
+      const address = /^(127\.0\.0\.\d+)\s/.exec(short ?? '')?.[1];
+      assert.ok(address && address !== '127.0.0.1', `metadata.google.internal is ${short}`);
+      assert.match(dotted ?? '', new RegExp(`^${address.replaceAll('.', '\\.')}\\s`));
+      assert.equal(uid, String(rootless ? NOBODY_UID : process.getuid?.()), 'the command runs as its caller');
+      assert.equal(echoed, 'stdin: hello');
+      assert.deepEqual(rest, [''], 'nothing of the emulator on stdout (no READY line)');
+      assert.match(stderr, new RegExp(`^alts-emulator: \\S+ listening on ${address}:8080 as "${SA}"`, 'm'));
+      assert.deepEqual(await readdir(scratch), [], 'the sandbox files are removed');
+    });
+
+    it('the emulator at that address handshakes as the chosen account while the command runs', async () => {
+      const { child } = await startRun(
+        ['/bin/sh', '-c', 'getent hosts metadata.google.internal.; read line'],
+        rootless,
+      );
+      const done = collect(child);
+      const address = `${(await firstLine(child)).split(/\s/)[0]}:8080`;
+      const service = connect(address);
+      const outcome = await drive(service, service);
+      service.close();
+      assert.equal(outcome.client.result?.localIdentity?.serviceAccount, SA);
+      assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, SA);
+      child.stdin?.end('\n');
+      assert.equal((await done).code, 0);
+    });
+
+    it('SIGTERM and (stdin not a terminal) SIGINT reach the command; run ends the way it did', async () => {
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        const { child } = await startRun(['/bin/sh', '-c', 'echo started; exec sleep 600'], rootless);
+        await firstLine(child);
+        child.kill(signal);
+        const [code, gotSignal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+        assert.deepEqual([code, gotSignal], [null, signal]);
+      }
+    });
+
+    it('a run killed outright takes its command with it (parent-death signal)', async () => {
+      const { child } = await startRun(['/bin/sh', '-c', 'echo $$; exec sleep 600'], rootless);
+      const pid = Number(await firstLine(child));
+      child.kill('SIGKILL');
+      const deadline = Date.now() + GONE_WITHIN_MS;
+      const alive = () => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(alive(), false, `the command (pid ${pid}) outlived its run`);
+    });
+  });
+}
+
+describe('alts-emulator run --bundle', { skip }, () => {
+  it('serves the account of a bundle issued by init + issue (the team PKI)', async () => {
+    const admin = await privateDir();
+    const rootDir = join(admin, 'root');
+    const bundle = join(admin, 'vm.json');
+    const account = 'bundled@project.iam.gserviceaccount.com';
+    for (const args of [
+      ['init', '--root-dir', rootDir],
+      ['issue', account, '--out', bundle, '--root-dir', rootDir],
+    ]) {
+      const { code, stderr } = await collect(spawn(process.execPath, [CLI, ...args]));
+      assert.equal(code, 0, stderr);
+    }
+    const { child } = await startRun(
+      ['/bin/sh', '-c', 'getent hosts metadata.google.internal.; read line'],
+      false,
+      ['--bundle', bundle],
+    );
+    const done = collect(child);
+    const address = `${(await firstLine(child)).split(/\s/)[0]}:8080`;
+    const service = connect(address);
+    const outcome = await drive(service, service);
+    service.close();
+    assert.equal(outcome.client.result?.localIdentity?.serviceAccount, account);
+    assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, account);
+    child.stdin?.end('\n');
+    assert.equal((await done).code, 0);
+  });
+});
+
+describe('alts-emulator run: errors', { skip }, () => {
+  it('a command that cannot be found or executed: 127 / 126, as a shell says', async () => {
+    assert.equal((await collect((await startRun(['alts-run-test-no-such-command'])).child)).code, 127);
+    assert.equal((await collect((await startRun(['/etc/hosts'])).child)).code, 126);
+  });
+
+  it('usage errors: one line and a pointer to --help, exit 2', async () => {
+    for (const [args, line] of [
+      [['run', '--service-account', SA, 'true'], 'run needs -- <command> [args...] after its options'],
+      [['run', '--service-account', SA, '--'], 'run needs a command after --'],
+      [['run', '--', 'true'], 'run needs --service-account <sa> or --bundle <file>'],
+    ] as const) {
+      const ran = await collect(
+        spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      );
+      assert.equal(ran.code, 2);
+      assert.equal(ran.stderr, `alts-emulator: ${line}\nRun 'alts-emulator --help' for usage.\n`);
+    }
+  });
+});

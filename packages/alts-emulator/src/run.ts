@@ -1,0 +1,188 @@
+// `alts-emulator run [options] -- <command...>` (README "run"): starts an emulator for the
+// chosen service account on a loopback address of its own, port 8080, and runs the command in a
+// sandbox (sandbox.ts) where metadata.google.internal(.) is that address and product_name says
+// Compute Engine. The command keeps the terminal: its stdin, stdout, stderr and exit status are
+// its own; the emulator logs to stderr with a prefix, or to --log-file, and prints no READY.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isatty } from 'node:tty';
+import { parseArgs } from 'node:util';
+import { IDENTITY_OPTIONS, type IdentityOptions, identityOptions, UsageError } from './cli-options.js';
+import { type RunningEmulator, startEmulator } from './emulator.js';
+import { quote } from './quote.js';
+import {
+  checkSandboxSupport,
+  EXIT_SANDBOX_FAILED,
+  METADATA_NAMES,
+  SandboxError,
+  sandboxArgv,
+  sandboxMode,
+  writeSandboxFiles,
+} from './sandbox.js';
+
+/** The port every library dials on the metadata server for its handshaker (docs/protocol.md §3.10). */
+const HANDSHAKER_PORT = 8080;
+/**
+ * Each sandbox's handshaker gets its own address 127.0.0.N (Linux routes all of 127.0.0.0/8 to
+ * lo, no setup needed), so sandboxes with different accounts coexist. 127.0.0.1 stays free for
+ * everything else; 253 sandboxes at once is plenty.
+ */
+const FIRST_LOOPBACK_HOST = 2;
+const LAST_LOOPBACK_HOST = 254;
+/** If a re-raised fatal signal does not end us (it was ignored when we started), exit 128 + n. */
+const SIGNAL_EXIT_FALLBACK_MS = 1_000;
+const PROG = 'alts-emulator';
+
+/** Signals passed on to the command. A terminal sends SIGINT/SIGQUIT to its whole foreground
+ * process group, the command included, so those are passed on only when stdin is no terminal. */
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT'];
+const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+
+interface Logger {
+  log(line: string): void;
+  close(): Promise<void>;
+}
+
+function openLogger(file: string | undefined): Logger {
+  if (file === undefined) {
+    return {
+      log: (line) => process.stderr.write(`${PROG}: ${new Date().toISOString()} ${line}\n`),
+      close: async () => undefined,
+    };
+  }
+  const stream = createWriteStream(file, { flags: 'a', mode: 0o600 });
+  stream.on('error', (error) => process.stderr.write(`${PROG}: run: --log-file: ${error.message}\n`));
+  return {
+    log: (line) => stream.write(`${new Date().toISOString()} ${line}\n`),
+    close: () => new Promise((resolve) => stream.end(resolve)),
+  };
+}
+
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Starts the emulator on the first 127.0.0.N:8080 that is free. A listener on the wildcard
+ * address (0.0.0.0:8080 or [::]:8080) blocks them all: Linux refuses a specific address on a port
+ * a wildcard socket listens on.
+ */
+async function startOnFreeLoopback(
+  options: Omit<Parameters<typeof startEmulator>[0], 'host' | 'port'>,
+): Promise<RunningEmulator> {
+  for (let n = FIRST_LOOPBACK_HOST; n <= LAST_LOOPBACK_HOST; n++) {
+    const host = `127.0.0.${n}`;
+    if (!(await canListen(host, HANDSHAKER_PORT))) continue;
+    try {
+      return await startEmulator({ ...options, host, port: HANDSHAKER_PORT });
+    } catch (error) {
+      // Another sandbox took it between the probe and the bind: try the next address.
+      if (!String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+  throw new SandboxError(
+    `port ${HANDSHAKER_PORT} is taken on 127.0.0.${FIRST_LOOPBACK_HOST}-${LAST_LOOPBACK_HOST}: most likely ` +
+      `something listens on 0.0.0.0:${HANDSHAKER_PORT} or [::]:${HANDSHAKER_PORT} (find it with ` +
+      `ss -ltnp 'sport = :${HANDSHAKER_PORT}'); the sandbox's handshaker needs port ${HANDSHAKER_PORT}`,
+  );
+}
+
+interface RunArguments {
+  identity: IdentityOptions;
+  logFile: string | undefined;
+  command: string[];
+}
+
+function parseRunArguments(args: readonly string[]): RunArguments {
+  const separator = args.indexOf('--');
+  if (separator < 0) throw new UsageError('run needs -- <command> [args...] after its options');
+  const command = args.slice(separator + 1);
+  if (command.length === 0) throw new UsageError('run needs a command after --');
+  const { values } = parseArgs({
+    args: args.slice(0, separator),
+    options: { ...IDENTITY_OPTIONS, 'log-file': { type: 'string' } },
+  });
+  return { identity: identityOptions(values, 'run'), logFile: values['log-file'], command };
+}
+
+/** Ends this process the way the command ended: its exit code, or death by its signal. */
+function exitLike(code: number | null, signal: NodeJS.Signals | null): never {
+  if (signal === null) process.exit(code ?? EXIT_SANDBOX_FAILED);
+  setTimeout(() => process.exit(128 + (constants.signals[signal] ?? 0)), SIGNAL_EXIT_FALLBACK_MS);
+  process.kill(process.pid, signal);
+  // Unreachable in practice: the signal's default action ends us, or the fallback timer does.
+  return undefined as never;
+}
+
+/**
+ * The `run` sub-command. Usage errors are thrown as {@link UsageError}s, which the CLI reports;
+ * everything else ends the process: the command's status, or 125 and one line when the sandbox or
+ * its emulator cannot be set up.
+ */
+export async function run(args: readonly string[]): Promise<never> {
+  const options = parseRunArguments(args);
+  const logger = openLogger(options.logFile);
+  const mode = sandboxMode();
+  let dir: string | undefined;
+  let emulator: RunningEmulator | undefined;
+  const cleanUp = async () => {
+    await emulator?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    await logger.close();
+  };
+  let child: ChildProcess | undefined;
+  // A signal during set-up ends the run before the command starts; afterwards it is passed on.
+  let interrupted: NodeJS.Signals | undefined;
+  // isatty, not process.stdin: that would open a stream on the fd the command reads.
+  const interactive = isatty(0);
+  const forward = (signal: NodeJS.Signals) => {
+    if (child === undefined) interrupted ??= signal;
+    else if (interactive && TERMINAL_SIGNALS.includes(signal)) return;
+    else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of FORWARDED) process.on(signal, forward);
+  try {
+    checkSandboxSupport(mode);
+    emulator = await startOnFreeLoopback({ ...options.identity, logger: (line) => logger.log(line) });
+    const host = emulator.address.slice(0, emulator.address.lastIndexOf(':'));
+    dir = await mkdtemp(join(tmpdir(), 'alts-emulator-run-'));
+    await writeSandboxFiles(dir, host);
+    logger.log(
+      `run: ${METADATA_NAMES.join(' and ')} is ${host} for ${quote(options.command[0] ?? '')} (${mode} sandbox)`,
+    );
+    const [file, ...argv] = sandboxArgv(mode, dir, options.command) as [string, ...string[]];
+    // C-core's default resolver (c-ares) answers A from the hosts file but sends the AAAA query
+    // for the metadata name to the DNS server; glibc's (GRPC_DNS_RESOLVER=native) asks no one.
+    const env = { ...process.env, GRPC_DNS_RESOLVER: process.env.GRPC_DNS_RESOLVER ?? 'native' };
+    if (interrupted === undefined) child = spawn(file, argv, { stdio: 'inherit', env });
+  } catch (error) {
+    await cleanUp();
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${PROG}: run: ${message}\n`);
+    process.exit(EXIT_SANDBOX_FAILED);
+  }
+  if (child === undefined) {
+    await cleanUp();
+    return exitLike(null, interrupted ?? 'SIGTERM');
+  }
+  const spawnFailed = once(child, 'error').then(([error]) => {
+    process.stderr.write(`${PROG}: run: cannot start unshare: ${(error as Error).message}\n`);
+    return [EXIT_SANDBOX_FAILED, null] as const;
+  });
+  const [code, signal] = (await Promise.race([once(child, 'exit'), spawnFailed])) as [
+    number | null,
+    NodeJS.Signals | null,
+  ];
+  await cleanUp();
+  for (const forwarded of FORWARDED) process.off(forwarded, forward);
+  return exitLike(code, signal);
+}

@@ -27,8 +27,15 @@ if (files.length === 0) {
   console.error('run-tests: no compiled test files found (did `tsc -b` run?)');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
+// A test that hangs must fail, not stall CI until its 90-minute limit: the slowest test takes about
+// a minute on a loaded 2-core machine, so ten minutes means stuck.
+const TEST_TIMEOUT_MS = 10 * 60 * 1000;
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, ...files],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 process.exit(result.status ?? 1);

@@ -4,7 +4,8 @@
 #   golang-google-grpc-dev grpc-go sources (bookworm: 1.33.3) incl. credentials/alts,
 #                          plus its Go dependencies (golang/protobuf 1.3, x/net, genproto, ...)
 #   python3-grpcio         gRPC C-core + Python bindings (bookworm: 1.51.1), pulls python3-protobuf
-#   iproute2, util-linux   `ip` and `unshare` for sandbox.sh
+#   iproute2, util-linux   `ip` for the two-machine test (test/netns); `unshare`, `setpriv`
+#                          and `mount` for alts-emulator run
 # Idempotent: does nothing (and needs no root) when all are installed.
 #   install-peers.sh --missing   only prints the missing packages (one line, empty
 #                                when none) and exits 0; installs nothing.

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { verifyCertificate } from './certificate.js';
+import {
+  MAX_VERIFIED_CERTIFICATES,
+  type TrustAnchor,
+  verifiedCertificatesForTesting,
+  verifyCertificate,
+} from './certificate.js';
 import { HandshakeError } from './errors.js';
 import { ClientHandshake, type Offer, ServerHandshake } from './handshake.js';
 import { KEY_DATA_BYTES } from './key-schedule.js';
@@ -104,6 +110,36 @@ describe('certificates', () => {
     const forged = Buffer.from(alice.certificate);
     forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
     assert.throws(() => verifyCertificate(forged, root.anchor), /bad signature/);
+  });
+
+  test('a remembered verification answers only the same bytes under the same root', () => {
+    const first = verifyCertificate(alice.certificate, root.anchor);
+    assert.equal(verifyCertificate(Buffer.from(alice.certificate), root.anchor), first);
+    const flipped = Buffer.from(alice.certificate);
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] ?? 0) ^ 1;
+    assert.throws(() => verifyCertificate(flipped, root.anchor), /bad signature/);
+    // Same key id, another key: only the signature check can tell, and it must still run.
+    const impostor: TrustAnchor = { publicKey: memoryTrustRoot().anchor.publicKey, keyId: root.anchor.keyId };
+    assert.throws(() => verifyCertificate(alice.certificate, impostor), /bad signature/);
+    assert.equal(verifiedCertificatesForTesting(impostor), 0);
+  });
+
+  test('remembered verifications are bounded, the least recently used going first', () => {
+    const fleet = memoryTrustRoot();
+    const { anchor } = fleet;
+    const identityKey = generateKeyPairSync('ed25519').publicKey;
+    const issue = (i: number) => fleet.certificate(`sa-${i}@example.iam.gserviceaccount.com`, identityKey);
+    const first = Array.from({ length: MAX_VERIFIED_CERTIFICATES }, (_, i) =>
+      verifyCertificate(issue(i), anchor),
+    );
+    assert.equal(verifiedCertificatesForTesting(anchor), MAX_VERIFIED_CERTIFICATES);
+    // A hit (the very object remembered) makes sa-0 the most recent, so the next newcomer
+    // pushes out sa-1, which is then verified afresh (a new object).
+    assert.equal(verifyCertificate(issue(0), anchor), first[0]);
+    verifyCertificate(issue(MAX_VERIFIED_CERTIFICATES), anchor);
+    assert.equal(verifiedCertificatesForTesting(anchor), MAX_VERIFIED_CERTIFICATES);
+    assert.equal(verifyCertificate(issue(0), anchor), first[0]);
+    assert.notEqual(verifyCertificate(issue(1), anchor), first[1]);
   });
 });
 

@@ -1,12 +1,16 @@
 // A trust root held in memory, for tests of the handshake state machines that need no state
 // directory (trust.ts keeps the real one on disk).
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { issueCertificate, keyIdOf, type LocalIdentity, type TrustAnchor } from './certificate.js';
 
-/** A fresh root: its anchor, and identities (key + certificate) it issues on demand. */
+/**
+ * A fresh root: its anchor, identities (key + certificate) it issues on demand, and certificates
+ * for a given identity key (the same arguments give the same bytes).
+ */
 export function memoryTrustRoot(): {
   anchor: TrustAnchor;
   identity(serviceAccount: string): LocalIdentity;
+  certificate(serviceAccount: string, identityKey: KeyObject): Buffer;
 } {
   const { privateKey } = generateKeyPairSync('ed25519');
   const anchor: TrustAnchor = { publicKey: createPublicKey(privateKey), keyId: keyIdOf(privateKey) };
@@ -18,5 +22,7 @@ export function memoryTrustRoot(): {
       certificate: issueCertificate(privateKey, serviceAccount, pair.publicKey),
     };
   };
-  return { anchor, identity };
+  const certificate = (serviceAccount: string, identityKey: KeyObject) =>
+    issueCertificate(privateKey, serviceAccount, identityKey);
+  return { anchor, identity, certificate };
 }

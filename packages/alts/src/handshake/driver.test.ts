@@ -446,6 +446,34 @@ describe('ALTS handshake driver', () => {
     });
   });
 
+  it('a handshake cancelled while queued, or before it starts, takes no slot', async () => {
+    await withFake({ override: () => 'hang' }, async (_fake, ref) => {
+      const limiter = new HandshakeLimiter(1);
+      const [c1] = await socketPair();
+      const [c2] = await socketPair();
+      const [c3] = await socketPair();
+      const holder = new AbortController();
+      const first = runHandshake(c1, params(ref, 'client', { limiter, signal: holder.signal }));
+      const queued = new AbortController();
+      const second = runHandshake(c2, params(ref, 'client', { limiter, signal: queued.signal }));
+      assert.deepEqual([limiter.active, limiter.waiting], [1, 1]);
+      queued.abort();
+      await rejectsWith(second, 'CANCELLED');
+      assert.deepEqual([limiter.active, limiter.waiting], [1, 0]);
+      const early = new AbortController();
+      early.abort();
+      await rejectsWith(
+        runHandshake(c3, params(ref, 'client', { limiter, signal: early.signal })),
+        'CANCELLED',
+      );
+      assert.deepEqual([limiter.active, limiter.waiting], [1, 0]);
+      assert.ok(c2.destroyed && c3.destroyed);
+      holder.abort();
+      await rejectsWith(first, 'CANCELLED');
+      assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
+    });
+  });
+
   it('HARDENING 31: an alert written to a peer that already reset ends only that connection', async () => {
     const alert = Buffer.from('ALERT: refused');
     let peer: Socket | undefined;

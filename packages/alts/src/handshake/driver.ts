@@ -122,12 +122,32 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
   const started = performance.now();
   const callDeadline = Date.now() + p.timeoutMs + HANDSHAKER_CALL_GRACE_MS;
   const who = p.side === 'client' ? `client handshake to ${p.targetName ?? '?'}` : 'server handshake';
-  const abort = new AbortController();
+  const reader = new SocketReader(socket);
+  let stream: HandshakerStream | undefined;
+  let release: (() => void) | undefined;
+  let alert: Buffer | undefined;
+  // The first reason to stop wins: deadline, cancellation or the handshaker failing while we wait.
+  // A plain variable, not an AbortController: a signal and its listeners per handshake cost CPU
+  // on every new connection, and only the rare waits below (a full limiter, a retry pause) need one.
+  let abortedBy: AltsError | undefined;
+  let waitAbort: AbortController | undefined;
+  const abort = (reason: AltsError) => {
+    if (abortedBy !== undefined) return;
+    abortedBy = reason;
+    reader.fail(reason);
+    // Deadline or cancellation: the service may be hung, so reset the stream.
+    stream?.close({ cancel: true });
+    waitAbort?.abort(reason);
+  };
+  /** A signal for the waits that take one (a queued slot, a retry pause), made on first need. */
+  const waitSignal = (): AbortSignal => {
+    waitAbort ??= new AbortController();
+    if (abortedBy !== undefined) waitAbort.abort(abortedBy);
+    return waitAbort.signal;
+  };
   const timer = setTimeout(
     () =>
-      abort.abort(
-        new AltsError('HANDSHAKE_TIMEOUT', `the ALTS ${who} did not finish within ${p.timeoutMs} ms`),
-      ),
+      abort(new AltsError('HANDSHAKE_TIMEOUT', `the ALTS ${who} did not finish within ${p.timeoutMs} ms`)),
     p.timeoutMs,
   );
   timer.unref();
@@ -138,7 +158,7 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     const limit = p.firstMessageTimeoutMs;
     firstMessageTimer = setTimeout(
       () =>
-        abort.abort(
+        abort(
           new AltsError(
             'HANDSHAKE_TIMEOUT',
             `the peer sent no complete first handshake message within ${limit} ms`,
@@ -148,23 +168,11 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     );
     firstMessageTimer.unref();
   }
-  const onCancel = () => abort.abort(abortReason(p.signal as AbortSignal));
+  const onCancel = () => abort(abortReason(p.signal as AbortSignal));
   if (p.signal?.aborted) onCancel();
   else p.signal?.addEventListener('abort', onCancel, { once: true });
-
-  const reader = new SocketReader(socket);
-  let stream: HandshakerStream | undefined;
-  let release: (() => void) | undefined;
-  let alert: Buffer | undefined;
-  const onAbort = () => {
-    const reason = abortReason(abort.signal);
-    reader.fail(reason);
-    // Deadline or cancellation: the service may be hung, so reset the stream.
-    stream?.close({ cancel: true });
-  };
-  abort.signal.addEventListener('abort', onAbort, { once: true });
   const aborted = () => {
-    if (abort.signal.aborted) throw abortReason(abort.signal);
+    if (abortedBy !== undefined) throw abortedBy;
   };
 
   try {
@@ -182,10 +190,11 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     let extra: Buffer = Buffer.alloc(0);
     let resp: HandshakerResp;
     for (;;) {
-      release ??= await p.limiter.acquire(abort.signal);
+      aborted();
+      release ??= p.limiter.tryAcquire() ?? (await p.limiter.acquire(waitSignal()));
       aborted();
       stream ??= new HandshakerStream(p.client, new Date(callDeadline), p.handshakerAddress, (error) => {
-        if (waitingForPeer) abort.abort(error);
+        if (waitingForPeer) abort(error);
       });
       resp = await stream.send(request);
       aborted();
@@ -232,7 +241,7 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
         stream.close({ cancel: false });
         stream = undefined;
         await sleep(FIRST_MESSAGE_RETRY_MS * 2 ** firstMessageRetries++, undefined, {
-          signal: abort.signal,
+          signal: waitSignal(),
         });
       }
       let received: Buffer;
@@ -279,11 +288,9 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     );
     return { ...validated, leftover, durationMs };
   } catch (err) {
-    const error = abort.signal.aborted
-      ? abortReason(abort.signal)
-      : AltsError.is(err)
-        ? err
-        : new AltsError('INTERNAL', `the ${who} failed unexpectedly`, { cause: err });
+    const error =
+      abortedBy ??
+      (AltsError.is(err) ? err : new AltsError('INTERNAL', `the ${who} failed unexpectedly`, { cause: err }));
     trace(`${who}: failed after ${(performance.now() - started).toFixed(1)} ms: ${error.message}`);
     reader.detach();
     closeSocket(socket, alert);
@@ -292,8 +299,7 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     clearTimeout(timer);
     clearTimeout(firstMessageTimer);
     p.signal?.removeEventListener('abort', onCancel);
-    abort.signal.removeEventListener('abort', onAbort);
-    stream?.close({ cancel: abort.signal.aborted });
+    stream?.close({ cancel: abortedBy !== undefined });
     release?.();
   }
 }

@@ -23,15 +23,23 @@ export class HandshakeLimiter {
   }
 
   /**
+   * Takes a free slot at once, or returns undefined when all are taken (then {@link acquire}
+   * queues). Slots only free up by going to the first waiter, so a free one means nobody waits.
+   */
+  tryAcquire(): (() => void) | undefined {
+    if (this.#active >= this.limit) return undefined;
+    this.#active++;
+    return this.#releaser();
+  }
+
+  /**
    * Resolves with a release function once a slot is free. The signal aborts the wait (the
    * handshake's deadline or cancellation), rejecting with the signal's reason.
    */
   acquire(signal: AbortSignal): Promise<() => void> {
     if (signal.aborted) return Promise.reject(abortReason(signal));
-    if (this.#active < this.limit) {
-      this.#active++;
-      return Promise.resolve(this.#releaser());
-    }
+    const release = this.tryAcquire();
+    if (release !== undefined) return Promise.resolve(release);
     return new Promise((resolve, reject) => {
       const grant = () => {
         signal.removeEventListener('abort', onAbort);

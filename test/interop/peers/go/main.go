@@ -4,6 +4,7 @@
 //	go-peer server --listen HOST:PORT [--handshaker HOST:PORT] [--allowed SA]...
 //	go-peer client --target HOST:PORT [--handshaker HOST:PORT] [--target-sa SA]...
 //	               [--size N] [--calls K] [--timeout D]
+//	go-peer bench ...   the benchmark's workloads (bench.go; the server needs --bench)
 //
 // Server: prints "READY <host:port>" on stdout once serving (port 0 picks a
 // free port); logs one "call peer=<client sa> ..." line per RPC on stderr;
@@ -77,6 +78,8 @@ func main() {
 		os.Exit(runServer(os.Args[2:]))
 	case "client":
 		os.Exit(runClient(os.Args[2:]))
+	case "bench":
+		os.Exit(runBench(os.Args[2:]))
 	case "version":
 		fmt.Printf("grpc-go %s\n", grpc.Version)
 	default:
@@ -89,16 +92,19 @@ func main() {
 
 type bookingServer struct {
 	allowed []string
+	// quiet: no log line per call (bench mode: logging would be part of what is measured).
+	quiet bool
 }
 
 func (s *bookingServer) getBookingInfo(ctx context.Context, req *BookingRequest) (*BookingResponse, error) {
-	ai, err := alts.AuthInfoFromContext(ctx)
-	if err != nil {
-		logf("call without ALTS auth info: %v", err)
-	} else {
-		logf("call peer=%s local=%s record_protocol=%s security_level=%s bytes=%d",
-			ai.PeerServiceAccount(), ai.LocalServiceAccount(), ai.RecordProtocol(),
-			ai.SecurityLevel(), len(req.Description))
+	if !s.quiet {
+		if ai, err := alts.AuthInfoFromContext(ctx); err != nil {
+			logf("call without ALTS auth info: %v", err)
+		} else {
+			logf("call peer=%s local=%s record_protocol=%s security_level=%s bytes=%d",
+				ai.PeerServiceAccount(), ai.LocalServiceAccount(), ai.RecordProtocol(),
+				ai.SecurityLevel(), len(req.Description))
+		}
 	}
 	if len(s.allowed) > 0 {
 		if err := alts.ClientAuthorizationCheck(ctx, s.allowed); err != nil {
@@ -138,6 +144,7 @@ func runServer(args []string) int {
 	handshaker := fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
 	var allowed multiFlag
 	fs.Var(&allowed, "allowed", "client service account allowed to call (repeatable; none = no authorization check)")
+	bench := fs.Bool("bench", false, "also serve bench.StreamBench (go-peer bench's streaming and CPU calls) and log no line per call")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -148,7 +155,10 @@ func runServer(args []string) int {
 	}
 	creds := alts.NewServerCreds(&alts.ServerOptions{HandshakerServiceAddress: *handshaker})
 	srv := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
-	srv.RegisterService(&serviceDesc, &bookingServer{allowed: allowed})
+	srv.RegisterService(&serviceDesc, &bookingServer{allowed: allowed, quiet: *bench})
+	if *bench {
+		srv.RegisterService(&streamBenchDesc, nil)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/alts"
 )
 
 // The streaming service of test/bench/lib/services.ts: the messages are raw bytes (no protobuf);
@@ -403,12 +402,12 @@ func (c *benchClient) run() error {
 
 func runBench(args []string) int {
 	fs := flag.NewFlagSet("go-peer bench", flag.ContinueOnError)
-	target := fs.String("target", "", "server address host:port (a go-peer server --bench)")
-	handshaker := fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
-	var targetSAs multiFlag
-	fs.Var(&targetSAs, "target-sa", "expected server service account (repeatable)")
 	config := fs.String("config", "", "the workloads' settings, JSON (see test/bench/sections/peers.ts)")
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline per call")
+	target := fs.String("target", "", "server address host:port (a go-peer server --bench)")
+	var targetSAs multiFlag
+	fs.Var(&targetSAs, "target-sa", "expected server service account (repeatable)")
+	handshaker := handshakerFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -418,12 +417,7 @@ func runBench(args []string) int {
 		fmt.Fprintln(os.Stderr, "go-peer bench: --target and a --config JSON with every setting (inflight >= 1) are required")
 		return 2
 	}
-	creds := alts.NewClientCreds(&alts.ClientOptions{
-		TargetServiceAccounts:    targetSAs,
-		HandshakerServiceAddress: *handshaker,
-	})
-	c.opts = []grpc.DialOption{grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg))}
+	c.opts = clientDialOptions(*handshaker, targetSAs)
 	if err := c.run(); err != nil {
 		c.fail(err)
 	}

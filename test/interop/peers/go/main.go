@@ -88,6 +88,21 @@ func main() {
 	}
 }
 
+// handshakerFlag adds --handshaker, the ALTS handshaker service address, to fs.
+func handshakerFlag(fs *flag.FlagSet) *string {
+	return fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
+}
+
+// clientDialOptions are a client's: ALTS (expecting one of targetSAs, if any) and large messages.
+func clientDialOptions(handshaker string, targetSAs []string) []grpc.DialOption {
+	creds := alts.NewClientCreds(&alts.ClientOptions{
+		TargetServiceAccounts:    targetSAs,
+		HandshakerServiceAddress: handshaker,
+	})
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg))}
+}
+
 // ---- server ----
 
 type bookingServer struct {
@@ -141,7 +156,7 @@ var serviceDesc = grpc.ServiceDesc{
 func runServer(args []string) int {
 	fs := flag.NewFlagSet("go-peer server", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "listen address host:port (port 0 = pick a free port)")
-	handshaker := fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
+	handshaker := handshakerFlag(fs)
 	var allowed multiFlag
 	fs.Var(&allowed, "allowed", "client service account allowed to call (repeatable; none = no authorization check)")
 	bench := fs.Bool("bench", false, "also serve bench.StreamBench (go-peer bench's streaming and CPU calls) and log no line per call")
@@ -194,7 +209,7 @@ func description(call, n int) string {
 func runClient(args []string) int {
 	fs := flag.NewFlagSet("go-peer client", flag.ContinueOnError)
 	target := fs.String("target", "", "server address host:port")
-	handshaker := fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
+	handshaker := handshakerFlag(fs)
 	var targetSAs multiFlag
 	fs.Var(&targetSAs, "target-sa", "expected server service account (repeatable; sent as target_identities, enforced by the handshaker)")
 	size := fs.Int("size", 70*1024, "description size in bytes")
@@ -207,12 +222,7 @@ func runClient(args []string) int {
 		fmt.Fprintln(os.Stderr, "go-peer client: --target is required, --calls >= 1, --size >= 0")
 		return 2
 	}
-	creds := alts.NewClientCreds(&alts.ClientOptions{
-		TargetServiceAccounts:    targetSAs,
-		HandshakerServiceAddress: *handshaker,
-	})
-	conn, err := grpc.Dial(*target, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
+	conn, err := grpc.Dial(*target, clientDialOptions(*handshaker, targetSAs)...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "UNAVAILABLE: dial %s: %v\n", *target, err)
 		return 1

@@ -464,7 +464,10 @@ class Bench:
         request = {"patientID": "p", "doctorID": "d", "description": description(0, size)}
         inflight = self.cfg["inflight"]
         before = self.server_cpu(channel)
-        start_call = lambda: call.future(request, timeout=self.timeout)  # noqa: E731
+
+        def start_call():
+            return call.future(request, timeout=self.timeout)
+
         warm, _ = self.concurrent_loop(inflight, self.cfg["warmupMs"] / 1000, start_call)
         cpu = cpu_micros()
         n, elapsed = self.concurrent_loop(inflight, self.cfg["unaryMs"] / 1000, start_call)

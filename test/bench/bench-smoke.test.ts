@@ -10,14 +10,18 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BenchResults } from './lib/results.js';
 import { GRPC_METRICS } from './sections/grpc.js';
+import { PEER_LABELS, type PeerMode } from './sections/peers.js';
 
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
 const RUN_TIMEOUT_MS = 150_000;
 
-function runQuick(out: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [RUN, '--quick', '--reps', '1', '--out', out, '--budget-s', '120'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function runQuick(
+  out: string,
+  extraArgs: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; output: string }> {
+  const args = [RUN, '--quick', '--reps', '1', '--out', out, '--budget-s', '120', ...extraArgs];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
     output += d;
@@ -96,6 +100,24 @@ describe('npm run bench -- --quick', { timeout: RUN_TIMEOUT_MS + 10_000 }, () =>
     }
   });
 
+  it('measures grpc-go and C-core ALTS where the interop peers run, else says why in one line', async () => {
+    const g = results.grpc;
+    assert.ok(g);
+    const md = await readFile(join(out, 'results.md'), 'utf8');
+    for (const [mode, label] of Object.entries(PEER_LABELS) as [PeerMode, string][]) {
+      const why = g.skipped[mode];
+      if (why === undefined) {
+        for (const metric of GRPC_METRICS.filter((m) => !m.includes('MajorGcs')))
+          assert.ok(isSummary(g.modes[mode]?.[metric]), `${mode} ${metric}`);
+        assert.equal(g.errors[mode] ?? 0, 0, `${label} errors`);
+        assert.ok(g.peerVersions?.[mode], `${mode} version`);
+      } else {
+        assert.doesNotMatch(why, /^failed/, `${label}: ${why}`);
+        assert.match(md, new RegExp(`${label}.* not measured: `));
+      }
+    }
+  });
+
   it('evaluates the targets and writes the table and the chart', async () => {
     assert.ok(results.targets.length >= 8);
     for (const t of results.targets) assert.equal(typeof t.met, 'boolean', t.id);
@@ -104,5 +126,31 @@ describe('npm run bench -- --quick', { timeout: RUN_TIMEOUT_MS + 10_000 }, () =>
     const svg = await readFile(join(out, 'chart.svg'), 'utf8');
     assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.match(svg.trimEnd(), /<\/svg>$/);
+  });
+});
+
+describe('npm run bench -- --quick --sections 4, without the interop peers', {
+  timeout: RUN_TIMEOUT_MS + 10_000,
+}, () => {
+  let out: string;
+  let run: { code: number | null; output: string };
+  let results: BenchResults;
+
+  before(async () => {
+    out = await mkdtemp(join(tmpdir(), 'bench-smoke-nopeers-'));
+    const nowhere = join(out, 'no-such-peer');
+    run = await runQuick(out, ['--sections', '4'], { ...process.env, GO_PEER: nowhere, PY_PEER: nowhere });
+    results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as BenchResults;
+  });
+  after(() => rm(out, { recursive: true, force: true }));
+
+  it('measures grpc-js as ever and says in one line each why the peers are not measured', async () => {
+    assert.equal(run.code, 0, run.output.slice(-4000));
+    for (const mode of ['insecure', 'tls', 'alts'] as const)
+      assert.ok(isSummary(results.grpc?.modes[mode]?.echo1MBMBps), mode);
+    const md = await readFile(join(out, 'results.md'), 'utf8');
+    assert.match(md, /^grpc-go ALTS not measured: no go-peer at .*no-such-peer/m);
+    assert.match(md, /^C-core ALTS not measured: no peer\.py at .*no-such-peer/m);
+    assert.equal(results.grpc?.modes.go, undefined);
   });
 });

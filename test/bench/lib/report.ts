@@ -1,6 +1,7 @@
 /** Markdown table and SVG chart generated from results.json (no browser, no dependencies). */
-import type { GrpcMetric } from '../sections/grpc.js';
+import type { GrpcMetric, GrpcMode, GrpcSection } from '../sections/grpc.js';
 import { HANDSHAKE_CONCURRENCY } from '../sections/handshakes.js';
+import { PEER_LABELS, PEER_MODES, type PeerMode } from '../sections/peers.js';
 import type { BenchResults, Target } from './results.js';
 import type { Mode } from './services.js';
 import { ratio, type Summary } from './stats.js';
@@ -46,6 +47,34 @@ const GRPC_ROWS: Array<[GrpcMetric, string]> = [
   ['unaryServerCpuUs', 'Server CPU per unary call (µs)'],
 ];
 
+/** How the peer columns were measured, with the versions that ran. */
+function peersNote(g: GrpcSection): string {
+  const version = (p: PeerMode) => {
+    const v = g.peerVersions?.[p];
+    return v === undefined ? '' : ` (${v}${p === 'core' ? ': C-core under Python' : ''})`;
+  };
+  const measureMs = g.settings.peerMeasureMs;
+  return (
+    `${PEER_LABELS.go}${version('go')} and ${PEER_LABELS.core}${version('core')} ` +
+    'are each a client and a server of the interop peers (test/interop/peers), both ends run through ' +
+    '`alts-emulator run` as two accounts of one trust root' +
+    (measureMs === undefined ? '' : `, measuring ${measureMs} ms per workload`) +
+    '. Their "default windows" are each library\'s own flow control (windows grown by BDP estimation), ' +
+    '"1 MiB windows" fixed client windows of that size; major GCs are a V8 figure (n/a); the Python ' +
+    'client and its GIL bound the C-core figures.'
+  );
+}
+
+/** One line per reason a mode was not measured, naming every mode it stopped. */
+function skippedLines(skipped: GrpcSection['skipped']): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const [mode, why] of Object.entries(skipped)) {
+    const label = PEER_LABELS[mode as PeerMode] ?? mode;
+    byReason.set(why, [...(byReason.get(why) ?? []), label]);
+  }
+  return [...byReason].map(([why, modes]) => `${modes.join(' and ')} not measured: ${why}`);
+}
+
 export function renderMarkdown(res: BenchResults): string {
   const m = res.machine;
   const lines: string[] = [];
@@ -73,17 +102,20 @@ export function renderMarkdown(res: BenchResults): string {
       '**grpc-js end to end** (generated OtBooking service for unary, payload echoed; a Buffer server-streaming service; ' +
         `"1 MiB windows": the client's \`grpc-node.flow_control_window\` as createOtBookingClient sets it, the server's stays at grpc-js's 64 KiB)`,
       '',
-      '| Metric | insecure | TLS 1.3 | ALTS | ALTS ÷ TLS | ALTS ÷ insecure |',
-      '|---|---:|---:|---:|---:|---:|',
+      `| Metric | insecure | TLS 1.3 | ALTS | ALTS ÷ TLS | ALTS ÷ insecure | ${PEER_MODES.map((p) => PEER_LABELS[p]).join(' | ')} |`,
+      `|---|---:|---:|---:|---:|---:|${PEER_MODES.map(() => '---:|').join('')}`,
     );
     for (const [metric, label] of GRPC_ROWS) {
-      const get = (mode: Mode) => g.modes[mode]?.[metric];
+      const get = (mode: GrpcMode) => g.modes[mode]?.[metric];
       lines.push(
         `| ${label} | ${cell(get('insecure'))} | ${cell(get('tls'))} | ${cell(get('alts'))} | ` +
-          `${r(ratio(get('alts')?.median, get('tls')?.median))} | ${r(ratio(get('alts')?.median, get('insecure')?.median))} |`,
+          `${r(ratio(get('alts')?.median, get('tls')?.median))} | ${r(ratio(get('alts')?.median, get('insecure')?.median))} | ` +
+          `${PEER_MODES.map((p) => cell(get(p))).join(' | ')} |`,
       );
     }
-    for (const [mode, why] of Object.entries(g.skipped)) lines.push('', `${mode} skipped: ${why}`);
+    // Results from before the peers were measured have no versions, and no note.
+    if (g.peerVersions) lines.push('', peersNote(g));
+    for (const line of skippedLines(g.skipped)) lines.push('', line);
     lines.push('');
   }
   const h = res.handshakes;

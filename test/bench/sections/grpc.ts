@@ -5,13 +5,26 @@
  * server streaming of 64 KiB messages with grpc-js's default flow-control window and with the
  * OtBooking factory's (major GCs per 100 MB and CPU per MB on both sides next to MB/s), new
  * channel + first RPC, unary QPS with 64 in flight (1 B, 1 KiB).
+ * Where the interop peers are built, grpc-go ALTS and C-core ALTS run the same workloads through
+ * the same emulator (sections/peers.ts), on shorter windows: they are several times faster, and the
+ * whole bench has to stay under ~8 minutes.
  * Cells are interleaved (rep by rep, mode by mode) so that drifting machine load hits every mode alike.
  */
+import { join } from 'node:path';
 import { OT_BOOKING_FLOW_CONTROL_WINDOW } from '@grpc-alts/ot-booking';
 import { type BenchContext, startPairs } from '../lib/context.js';
 import type { Worker } from '../lib/processes.js';
 import { MODES, type Mode } from '../lib/services.js';
 import { type Summary, summarize } from '../lib/stats.js';
+import {
+  PEER_LABELS,
+  type PeerFigures,
+  type PeerMode,
+  type PeerServers,
+  type PeerSettings,
+  runPeerCell,
+  startPeerServers,
+} from './peers.js';
 
 export const GRPC_METRICS = [
   'echo1MBMBps',
@@ -42,11 +55,16 @@ const STREAM_WINDOWS = [
   ['tuned', 'tunedStream'],
 ] as const;
 
+/** The grpc-js modes and the interop peers' (grpc-go and C-core ALTS). */
+export type GrpcMode = Mode | PeerMode;
+
 export interface GrpcSection {
   settings: Record<string, number>;
-  modes: Partial<Record<Mode, Partial<Record<GrpcMetric, Summary>>>>;
-  skipped: Partial<Record<Mode, string>>;
-  errors: Partial<Record<Mode, number>>;
+  modes: Partial<Record<GrpcMode, Partial<Record<GrpcMetric, Summary>>>>;
+  skipped: Partial<Record<GrpcMode, string>>;
+  errors: Partial<Record<GrpcMode, number>>;
+  /** The interop peers' libraries and versions, e.g. "grpc-go 1.33.3" (absent in older results). */
+  peerVersions?: Partial<Record<PeerMode, string>>;
 }
 
 interface UnaryResult {
@@ -101,21 +119,47 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
     streamMessagesPerCall: q ? 16 : 128,
     tunedFlowControlWindow: OT_BOOKING_FLOW_CONTROL_WINDOW,
     newChannelCount: q ? 3 : 15,
+    peerWarmupMs: q ? 50 : 200,
+    peerMeasureMs: q ? 100 : 600,
     reps: ctx.reps,
+  };
+  const peerSettings: PeerSettings = {
+    warmupMs: settings.peerWarmupMs,
+    echoMs: settings.peerMeasureMs,
+    echoPayloadBytes: settings.echoPayloadBytes,
+    sequentialMs: settings.peerMeasureMs,
+    sequentialPayloadBytes: settings.sequentialPayloadBytes,
+    streamMs: settings.peerMeasureMs,
+    streamMessageBytes: settings.streamMessageBytes,
+    streamMessagesPerCall: settings.streamMessagesPerCall,
+    tunedFlowControlWindow: settings.tunedFlowControlWindow,
+    newChannelCount: settings.newChannelCount,
+    newChannelMaxMs: q ? 5_000 : 15_000,
+    unaryMs: settings.peerMeasureMs,
+    inflight: settings.inflight,
   };
   const section: GrpcSection = { settings, modes: {}, skipped: {}, errors: {} };
   const pairs = new Map<Mode, { server: Worker; client: Worker }>();
-  const values = new Map<Mode, Map<GrpcMetric, number[]>>();
-  const add = (mode: Mode, metric: GrpcMetric, value: number) => {
+  const peers: PeerServers = {
+    servers: new Map(),
+    versions: {},
+    skipped: section.skipped,
+    stateDir: join(ctx.tmpDir, 'peer-emulator-state'),
+  };
+  const values = new Map<GrpcMode, Map<GrpcMetric, number[]>>();
+  const add = (mode: GrpcMode, metric: GrpcMetric, value: number) => {
     const m = values.get(mode) ?? new Map<GrpcMetric, number[]>();
     values.set(mode, m);
     m.set(metric, [...(m.get(metric) ?? []), value]);
   };
-  const addErrors = (mode: Mode, n: number) => {
+  const addErrors = (mode: GrpcMode, n: number) => {
     section.errors[mode] = (section.errors[mode] ?? 0) + n;
   };
   try {
     await startPairs(ctx, MODES, section.skipped, pairs);
+    await startPeerServers(ctx, peers);
+    section.peerVersions = peers.versions;
+    for (const [mode, why] of Object.entries(peers.skipped)) ctx.log(`  ${mode} not measured: ${why}`);
     const timeout = 60_000;
     for (let rep = 0; rep < ctx.reps; rep++) {
       for (const [mode, { server, client }] of pairs) {
@@ -204,9 +248,39 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
             `new channel ${fmt(nc.p50Ms)} ms, unary 1 B ${fmt(m?.get('unary1BQps')?.at(-1))} qps`,
         );
       }
+      for (const [mode, server] of peers.servers) {
+        ctx.checkBudget();
+        let figures: PeerFigures;
+        try {
+          figures = await runPeerCell(ctx, mode, server, peers.stateDir, peerSettings);
+        } catch (err) {
+          // A peer that fails is dropped, with the reason: the grpc-js cells go on.
+          section.skipped[mode] =
+            `failed in rep ${rep + 1}: ${err instanceof Error ? err.message : String(err)}`;
+          ctx.log(`  ${mode} ${section.skipped[mode]}`);
+          peers.servers.delete(mode);
+          await server.stop();
+          continue;
+        }
+        for (const metric of GRPC_METRICS) {
+          const v = figures[metric];
+          if (typeof v === 'number' && Number.isFinite(v)) add(mode, metric, v);
+        }
+        addErrors(mode, figures.errors);
+        if (figures.firstError) ctx.log(`  ${mode}: ${figures.errors} errors, first: ${figures.firstError}`);
+        ctx.log(
+          `  rep ${rep + 1}/${ctx.reps} ${mode.padEnd(8)} echo 1 MB ${fmt(figures.echo1MBMBps)} MB/s, ` +
+            `seq 100 B ${fmt(figures.seq100BPerS)}/s (p50 ${fmt(figures.seqP50Us)} µs), stream MB/s ` +
+            `default ${fmt(figures.streamMBps)}, tuned ${fmt(figures.tunedStreamMBps)}, ` +
+            `new channel ${fmt(figures.newChannelMs)} ms, unary 1 B ${fmt(figures.unary1BQps)} qps (${PEER_LABELS[mode]})`,
+        );
+      }
     }
   } finally {
-    await Promise.all([...pairs.values()].flatMap(({ server, client }) => [client.stop(), server.stop()]));
+    await Promise.all([
+      ...[...pairs.values()].flatMap(({ server, client }) => [client.stop(), server.stop()]),
+      ...[...peers.servers.values()].map((s) => s.stop()),
+    ]);
   }
   for (const [mode, metrics] of values) {
     const out: Partial<Record<GrpcMetric, Summary>> = {};

@@ -4,6 +4,7 @@
 //	go-peer server --listen HOST:PORT [--handshaker HOST:PORT] [--allowed SA]...
 //	go-peer client --target HOST:PORT [--handshaker HOST:PORT] [--target-sa SA]...
 //	               [--size N] [--calls K] [--timeout D]
+//	go-peer bench ...   the benchmark's workloads (bench.go; the server needs --bench)
 //
 // Server: prints "READY <host:port>" on stdout once serving (port 0 picks a
 // free port); logs one "call peer=<client sa> ..." line per RPC on stderr;
@@ -77,6 +78,8 @@ func main() {
 		os.Exit(runServer(os.Args[2:]))
 	case "client":
 		os.Exit(runClient(os.Args[2:]))
+	case "bench":
+		os.Exit(runBench(os.Args[2:]))
 	case "version":
 		fmt.Printf("grpc-go %s\n", grpc.Version)
 	default:
@@ -85,20 +88,38 @@ func main() {
 	}
 }
 
+// handshakerFlag adds --handshaker, the ALTS handshaker service address, to fs.
+func handshakerFlag(fs *flag.FlagSet) *string {
+	return fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
+}
+
+// clientDialOptions are a client's: ALTS (expecting one of targetSAs, if any) and large messages.
+func clientDialOptions(handshaker string, targetSAs []string) []grpc.DialOption {
+	creds := alts.NewClientCreds(&alts.ClientOptions{
+		TargetServiceAccounts:    targetSAs,
+		HandshakerServiceAddress: handshaker,
+	})
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg))}
+}
+
 // ---- server ----
 
 type bookingServer struct {
 	allowed []string
+	// quiet: no log line per call (bench mode: logging would be part of what is measured).
+	quiet bool
 }
 
 func (s *bookingServer) getBookingInfo(ctx context.Context, req *BookingRequest) (*BookingResponse, error) {
-	ai, err := alts.AuthInfoFromContext(ctx)
-	if err != nil {
-		logf("call without ALTS auth info: %v", err)
-	} else {
-		logf("call peer=%s local=%s record_protocol=%s security_level=%s bytes=%d",
-			ai.PeerServiceAccount(), ai.LocalServiceAccount(), ai.RecordProtocol(),
-			ai.SecurityLevel(), len(req.Description))
+	if !s.quiet {
+		if ai, err := alts.AuthInfoFromContext(ctx); err != nil {
+			logf("call without ALTS auth info: %v", err)
+		} else {
+			logf("call peer=%s local=%s record_protocol=%s security_level=%s bytes=%d",
+				ai.PeerServiceAccount(), ai.LocalServiceAccount(), ai.RecordProtocol(),
+				ai.SecurityLevel(), len(req.Description))
+		}
 	}
 	if len(s.allowed) > 0 {
 		if err := alts.ClientAuthorizationCheck(ctx, s.allowed); err != nil {
@@ -135,9 +156,10 @@ var serviceDesc = grpc.ServiceDesc{
 func runServer(args []string) int {
 	fs := flag.NewFlagSet("go-peer server", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "listen address host:port (port 0 = pick a free port)")
-	handshaker := fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
+	handshaker := handshakerFlag(fs)
 	var allowed multiFlag
 	fs.Var(&allowed, "allowed", "client service account allowed to call (repeatable; none = no authorization check)")
+	bench := fs.Bool("bench", false, "also serve bench.StreamBench (go-peer bench's streaming and CPU calls) and log no line per call")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -148,7 +170,10 @@ func runServer(args []string) int {
 	}
 	creds := alts.NewServerCreds(&alts.ServerOptions{HandshakerServiceAddress: *handshaker})
 	srv := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
-	srv.RegisterService(&serviceDesc, &bookingServer{allowed: allowed})
+	srv.RegisterService(&serviceDesc, &bookingServer{allowed: allowed, quiet: *bench})
+	if *bench {
+		srv.RegisterService(&streamBenchDesc, nil)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -184,7 +209,7 @@ func description(call, n int) string {
 func runClient(args []string) int {
 	fs := flag.NewFlagSet("go-peer client", flag.ContinueOnError)
 	target := fs.String("target", "", "server address host:port")
-	handshaker := fs.String("handshaker", "", "ALTS handshaker service address (default: the library's, metadata.google.internal.:8080)")
+	handshaker := handshakerFlag(fs)
 	var targetSAs multiFlag
 	fs.Var(&targetSAs, "target-sa", "expected server service account (repeatable; sent as target_identities, enforced by the handshaker)")
 	size := fs.Int("size", 70*1024, "description size in bytes")
@@ -197,12 +222,7 @@ func runClient(args []string) int {
 		fmt.Fprintln(os.Stderr, "go-peer client: --target is required, --calls >= 1, --size >= 0")
 		return 2
 	}
-	creds := alts.NewClientCreds(&alts.ClientOptions{
-		TargetServiceAccounts:    targetSAs,
-		HandshakerServiceAddress: *handshaker,
-	})
-	conn, err := grpc.Dial(*target, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)))
+	conn, err := grpc.Dial(*target, clientDialOptions(*handshaker, targetSAs)...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "UNAVAILABLE: dial %s: %v\n", *target, err)
 		return 1

@@ -7,6 +7,7 @@ sees /usr/lib/python3/dist-packages/grpc.
 
   peer.py server --listen HOST:PORT [--allowed SA]...
   peer.py client --target HOST:PORT [--target-sa SA]... [--size N] [--calls K] [--timeout S]
+  peer.py bench --target HOST:PORT --config JSON   (the benchmark's workloads; see run_bench)
 
 C-core always contacts its handshaker at metadata.google.internal.:8080 (no
 override in grpcio), so both roles must run where that name resolves to the
@@ -33,10 +34,14 @@ The messages are hand-encoded protobuf (no protoc, no generated code).
 """
 
 import argparse
+import json
 import os
+import resource
 import signal
+import struct
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -158,11 +163,15 @@ def run_server(args):
     allowed = list(args.allowed or [])
 
     def get_booking_info(request, context):
+        if args.bench and not allowed:
+            # Bench mode: nothing to check or log, so the call costs what the echo costs.
+            return {"bookingDate": BOOKING_DATE, "condition": request["description"]}
         auth = context.auth_context()
         peer_sa = _first(auth, "service_account")
-        log("call peer=%s transport_security_type=%s security_level=%s bytes=%d"
-            % (peer_sa, _first(auth, "transport_security_type"),
-               _first(auth, "security_level"), len(request["description"])))
+        if not args.bench:
+            log("call peer=%s transport_security_type=%s security_level=%s bytes=%d"
+                % (peer_sa, _first(auth, "transport_security_type"),
+                   _first(auth, "security_level"), len(request["description"])))
         if allowed:
             if _first(auth, "transport_security_type") != "alts":
                 log("denied: not an ALTS context")
@@ -174,13 +183,15 @@ def run_server(args):
                               "Client %s is not authorized" % peer_sa)
         return {"bookingDate": BOOKING_DATE, "condition": request["description"]}
 
-    handler = grpc.method_handlers_generic_handler(SERVICE, {
+    handlers = [grpc.method_handlers_generic_handler(SERVICE, {
         "getBookingInfo": grpc.unary_unary_rpc_method_handler(
             get_booking_info,
             request_deserializer=decode_request,
             response_serializer=encode_response),
-    })
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), handlers=[handler],
+    })]
+    if args.bench:
+        handlers.append(BENCH_HANDLER)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), handlers=handlers,
                          options=CHANNEL_OPTIONS)
     creds = grpc.alts_server_credentials()
     try:
@@ -267,6 +278,255 @@ def run_client(args):
     return 0
 
 
+# ---- benchmark mode (npm run bench: test/bench/sections/peers.ts) ----
+#
+# `server --bench` also serves bench.StreamBench (Pull: server streaming of raw bytes, the request
+# u32le count, u32le size, as in test/bench/lib/services.ts; Cpu: the server's CPU time) and logs
+# no line per call. `bench` runs the grpc-js cells' workloads once, with the bench's settings
+# (--config, the same names) and prints one JSON object of figures named as the bench's metrics;
+# major GCs (a V8 figure) are absent. Failed calls are counted in "errors", not fatal.
+
+BENCH_SERVICE = "bench.StreamBench"
+PULL_METHOD = "/bench.StreamBench/Pull"
+CPU_METHOD = "/bench.StreamBench/Cpu"
+# The same caps as services.ts's MAX_PULL_COUNT and MAX_PULL_SIZE, and its filler byte.
+MAX_PULL_COUNT = 100000
+MAX_PULL_SIZE = 1 << 20
+PULL_FILL = b"\x5a"
+# Every bench channel has its own connection, as the grpc-js bench clients do (grpcio shares
+# subchannels between channels by default, which would make "new channel" reuse a connection).
+BENCH_CHANNEL_OPTIONS = CHANNEL_OPTIONS + [("grpc.use_local_subchannel_pool", 1)]
+
+
+def cpu_micros():
+    """This process's user + system CPU time so far (every thread, C-core's included), in µs."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return int((r.ru_utime + r.ru_stime) * 1e6)
+
+
+def pull(request, _context):
+    count, size = struct.unpack("<II", request[:8]) if len(request) >= 8 else (0, 0)
+    message = PULL_FILL * min(size, MAX_PULL_SIZE)
+    for _ in range(min(count, MAX_PULL_COUNT)):
+        yield message
+
+
+def server_cpu(_request, _context):
+    return struct.pack("<Q", cpu_micros())
+
+
+BENCH_HANDLER = grpc.method_handlers_generic_handler(BENCH_SERVICE, {
+    "Pull": grpc.unary_stream_rpc_method_handler(pull),
+    "Cpu": grpc.unary_unary_rpc_method_handler(server_cpu),
+})
+
+
+def percentile(sorted_values, p):
+    """Nearest-rank percentile, as test/bench/lib/stats.ts computes it."""
+    rank = -(-len(sorted_values) * p // 100)
+    return sorted_values[min(len(sorted_values), max(1, int(rank))) - 1]
+
+
+class Bench:
+    def __init__(self, target, config, timeout):
+        self.target = target
+        self.cfg = config
+        self.timeout = timeout
+        self.creds = grpc.alts_channel_credentials()
+        self.lock = threading.Lock()
+        self.errors = 0
+        self.first_error = None
+        self.figures = {}
+
+    def fail(self, error):
+        with self.lock:
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = (
+                    "%s: %s" % (error.code().name, error.details())
+                    if isinstance(error, grpc.RpcError) else str(error))
+
+    def channel(self, extra_options=()):
+        return grpc.secure_channel(self.target, self.creds,
+                                   options=BENCH_CHANNEL_OPTIONS + list(extra_options))
+
+    def echo_call(self, channel):
+        return channel.unary_unary(METHOD, request_serializer=encode_request,
+                                   response_deserializer=decode_response)
+
+    def loop(self, seconds, fn):
+        """Calls fn() one at a time for `seconds`; returns (calls completed, elapsed s)."""
+        start = time.monotonic()
+        deadline = start + seconds
+        completed = 0
+        while time.monotonic() < deadline:
+            try:
+                fn()
+                completed += 1
+            except Exception as e:  # noqa: BLE001 - every failure is counted, none ends the run
+                self.fail(e)
+        return completed, time.monotonic() - start
+
+    def concurrent_loop(self, inflight, seconds, start_call):
+        """Keeps `inflight` calls (start_call() -> future) outstanding for `seconds`."""
+        start = time.monotonic()
+        deadline = start + seconds
+        state = {"completed": 0, "outstanding": inflight}
+        finished = threading.Event()
+
+        def on_done(future):
+            error = future.exception()
+            if error is not None:
+                self.fail(error)
+            with self.lock:
+                if error is None:
+                    state["completed"] += 1
+                again = time.monotonic() < deadline
+                if not again:
+                    state["outstanding"] -= 1
+                    if state["outstanding"] == 0:
+                        finished.set()
+            if again:
+                start_call().add_done_callback(on_done)
+
+        for _ in range(inflight):
+            start_call().add_done_callback(on_done)
+        finished.wait()
+        return state["completed"], time.monotonic() - start
+
+    def server_cpu(self, channel):
+        return struct.unpack("<Q", channel.unary_unary(CPU_METHOD)(b"", timeout=self.timeout))[0]
+
+    def sequential(self, channel, size, seconds):
+        call = self.echo_call(channel)
+        request = {"patientID": "p", "doctorID": "d", "description": description(0, size)}
+
+        def echo():
+            if len(call(request, timeout=self.timeout)["condition"]) != size:
+                raise ValueError("bad echo")
+
+        self.loop(self.cfg["warmupMs"] / 1000, echo)
+        latencies = []
+
+        def timed():
+            t = time.perf_counter()
+            echo()
+            latencies.append((time.perf_counter() - t) * 1e6)
+
+        n, elapsed = self.loop(seconds, timed)
+        latencies.sort()
+        return (n / elapsed, percentile(latencies, 50), percentile(latencies, 99)) if latencies else None
+
+    def stream(self, prefix, extra_options=()):
+        with self.channel(extra_options) as channel:
+            pull_call = channel.unary_stream(PULL_METHOD)
+            request = struct.pack("<II", self.cfg["streamMessagesPerCall"],
+                                  self.cfg["streamMessageBytes"])
+            received = {"warm": 0, "measured": 0}
+
+            def pull_into(key):
+                def run():
+                    for message in pull_call(request, timeout=self.timeout):
+                        received[key] += len(message)
+                return run
+
+            before = self.server_cpu(channel)
+            self.loop(self.cfg["warmupMs"] / 1000, pull_into("warm"))
+            cpu = cpu_micros()
+            _, elapsed = self.loop(self.cfg["streamMs"] / 1000, pull_into("measured"))
+            client_us = cpu_micros() - cpu
+            after = self.server_cpu(channel)
+        measured = received["measured"]
+        if measured:
+            self.figures[prefix + "MBps"] = measured / 1e6 / elapsed
+            self.figures[prefix + "ClientCpuUsPerMB"] = client_us / (measured / 1e6)
+            # As in the grpc-js cells: the server's counter spans warm-up and measurement.
+            self.figures[prefix + "ServerCpuUsPerMB"] = (
+                (after - before) / ((received["warm"] + measured) / 1e6))
+
+    def new_channel(self):
+        times = []
+        deadline = time.monotonic() + self.cfg["newChannelMaxMs"] / 1000
+        while len(times) < self.cfg["newChannelCount"] and time.monotonic() < deadline:
+            t = time.perf_counter()
+            try:
+                with self.channel() as channel:
+                    self.echo_call(channel)(
+                        {"patientID": "p", "doctorID": "d", "description": "x"}, timeout=self.timeout)
+                times.append((time.perf_counter() - t) * 1e3)
+            except grpc.RpcError as e:
+                self.fail(e)
+        if times:
+            self.figures["newChannelMs"] = percentile(sorted(times), 50)
+
+    def unary(self, channel, size):
+        call = self.echo_call(channel)
+        request = {"patientID": "p", "doctorID": "d", "description": description(0, size)}
+        inflight = self.cfg["inflight"]
+        before = self.server_cpu(channel)
+
+        def start_call():
+            return call.future(request, timeout=self.timeout)
+
+        warm, _ = self.concurrent_loop(inflight, self.cfg["warmupMs"] / 1000, start_call)
+        cpu = cpu_micros()
+        n, elapsed = self.concurrent_loop(inflight, self.cfg["unaryMs"] / 1000, start_call)
+        client_us = cpu_micros() - cpu
+        after = self.server_cpu(channel)
+        return (n / elapsed, client_us / n, (after - before) / (warm + n)) if n else None
+
+    def run(self):
+        with self.channel() as channel:
+            echo = self.sequential(channel, self.cfg["echoPayloadBytes"], self.cfg["echoMs"] / 1000)
+            if echo:
+                self.figures["echo1MBMBps"] = echo[0] * self.cfg["echoPayloadBytes"] / 1e6
+            seq = self.sequential(channel, self.cfg["sequentialPayloadBytes"],
+                                  self.cfg["sequentialMs"] / 1000)
+            if seq:
+                self.figures["seq100BPerS"], self.figures["seqP50Us"], self.figures["seqP99Us"] = seq
+            # "default": C-core's own flow control (windows grown by BDP estimation); "tuned":
+            # fixed windows of the size the OtBooking factory gives grpc-js, BDP probing off.
+            self.stream("stream")
+            window = self.cfg["tunedFlowControlWindow"]
+            self.stream("tunedStream", [("grpc.http2.lookahead_bytes", window),
+                                        ("grpc.http2.bdp_probe", 0)])
+            self.new_channel()
+            for metric, size in (("unary1BQps", 1), ("unary1KiBQps", 1024)):
+                r = self.unary(channel, size)
+                if r:
+                    self.figures[metric] = r[0]
+                    if size == 1:
+                        self.figures["unaryClientCpuUs"], self.figures["unaryServerCpuUs"] = r[1:]
+
+
+BENCH_SETTINGS = ("warmupMs", "echoMs", "echoPayloadBytes", "sequentialMs", "sequentialPayloadBytes",
+                  "streamMs", "streamMessageBytes", "streamMessagesPerCall",
+                  "tunedFlowControlWindow", "newChannelCount", "newChannelMaxMs", "unaryMs",
+                  "inflight")
+
+
+def run_bench(args):
+    try:
+        config = json.loads(args.config)
+        missing = [k for k in BENCH_SETTINGS if not isinstance(config.get(k), int)]
+    except ValueError as e:
+        missing = ["valid JSON: %s" % e]
+    if missing or config["inflight"] < 1:
+        print("py-peer bench: --config lacks %s (whole numbers; inflight >= 1)" % ", ".join(missing),
+              file=sys.stderr)
+        return 2
+    bench = Bench(args.target, config, args.timeout)
+    try:
+        bench.run()
+    except Exception as e:  # noqa: BLE001 - reported with the figures so far
+        bench.fail(e)
+    out = dict(bench.figures, errors=bench.errors)
+    if bench.first_error is not None:
+        out["firstError"] = bench.first_error
+    print(json.dumps(out), flush=True)
+    return 0
+
+
 def main(argv):
     p = argparse.ArgumentParser(prog="py-peer", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="role", required=True)
@@ -274,6 +534,8 @@ def main(argv):
     s.add_argument("--listen", default="127.0.0.1:0")
     s.add_argument("--allowed", action="append",
                    help="client service account allowed (repeatable; none = no check)")
+    s.add_argument("--bench", action="store_true",
+                   help="also serve bench.StreamBench and log no line per call (for `bench`)")
     c = sub.add_parser("client")
     c.add_argument("--target", required=True)
     c.add_argument("--target-sa", action="append",
@@ -281,12 +543,18 @@ def main(argv):
     c.add_argument("--size", type=int, default=70 * 1024)
     c.add_argument("--calls", type=int, default=3)
     c.add_argument("--timeout", type=float, default=30.0, help="deadline per call, seconds")
+    b = sub.add_parser("bench")
+    b.add_argument("--target", required=True)
+    b.add_argument("--config", required=True, help="the workloads' settings, JSON")
+    b.add_argument("--timeout", type=float, default=30.0, help="deadline per call, seconds")
     sub.add_parser("version")
     args = p.parse_args(argv)
     if args.role == "server":
         return run_server(args)
     if args.role == "client":
         return run_client(args)
+    if args.role == "bench":
+        return run_bench(args)
     print("grpcio %s" % grpc.__version__)
     return 0
 

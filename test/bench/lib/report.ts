@@ -296,7 +296,7 @@ export function renderSvg(res: BenchResults): string {
     'Bars: the ratio named on the left. Black mark: its target. Dashed blue line: 1×, parity.',
     'Green: target met; red: missed. TLS: TLS 1.3 with TLS_AES_128_GCM_SHA256.',
   ];
-  const valueNote = (t: Target) => `target ${t.op === '>=' ? '≥' : '≤'} ${t.bound.toFixed(1)} · ${t.detail}`;
+  const valueNote = (t: Target) => `target ${t.op === '>=' ? '≥' : '≤'} ${String(t.bound)} · ${t.detail}`;
   const countLine = (t: Target) => `${t.label}: ${t.value} (${t.detail})`;
 
   const { margin, gap, barW, rowH, barH, lineH } = CHART;

@@ -74,6 +74,22 @@ async function firstLine(child: ChildProcess): Promise<string> {
   return line;
 }
 
+/**
+ * For a run whose command prints the metadata name's address and waits for a line on stdin: the
+ * emulator there handshakes both sides as `account`; then the command is let go and exits 0.
+ */
+async function expectServedAs(child: ChildProcess, account: string): Promise<void> {
+  const done = collect(child);
+  const address = `${(await firstLine(child)).split(/\s/)[0]}:8080`;
+  const service = connect(address);
+  const outcome = await drive(service, service);
+  service.close();
+  assert.equal(outcome.client.result?.localIdentity?.serviceAccount, account);
+  assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, account);
+  child.stdin?.end('\n');
+  assert.equal((await done).code, 0);
+}
+
 for (const rootless of [false, true]) {
   const label = rootless ? 'rootless (as nobody)' : sandboxMode();
   const skipRootless = rootless && !isRoot && 'not root: the run above already was the rootless path';
@@ -108,15 +124,7 @@ for (const rootless of [false, true]) {
         ['/bin/sh', '-c', 'getent hosts metadata.google.internal.; read line'],
         rootless,
       );
-      const done = collect(child);
-      const address = `${(await firstLine(child)).split(/\s/)[0]}:8080`;
-      const service = connect(address);
-      const outcome = await drive(service, service);
-      service.close();
-      assert.equal(outcome.client.result?.localIdentity?.serviceAccount, SA);
-      assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, SA);
-      child.stdin?.end('\n');
-      assert.equal((await done).code, 0);
+      await expectServedAs(child, SA);
     });
 
     it('SIGTERM and (stdin not a terminal) SIGINT reach the command; run ends the way it did', async () => {
@@ -166,15 +174,7 @@ describe('alts-emulator run --bundle', { skip }, () => {
       false,
       ['--bundle', bundle],
     );
-    const done = collect(child);
-    const address = `${(await firstLine(child)).split(/\s/)[0]}:8080`;
-    const service = connect(address);
-    const outcome = await drive(service, service);
-    service.close();
-    assert.equal(outcome.client.result?.localIdentity?.serviceAccount, account);
-    assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, account);
-    child.stdin?.end('\n');
-    assert.equal((await done).code, 0);
+    await expectServedAs(child, account);
   });
 });
 

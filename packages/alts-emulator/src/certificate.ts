@@ -128,7 +128,7 @@ function verifyUncached(certificate: Buffer, anchor: TrustAnchor, what: string):
   const signature = r.fixed(ED25519_SIGNATURE_BYTES);
   r.end();
   // The service account is not named in these errors: until the root's signature is checked it
-  // is whatever the peer wrote (issue 13, finding 3).
+  // is whatever the peer wrote (docs/hardening.md 33).
   if (!keyId.equals(anchor.keyId)) {
     throw unauthenticated(
       `${what} was issued by another trust root ` +

@@ -12,7 +12,7 @@ const IAM_FILE = 'iam.json';
 /**
  * Largest IAM file read or written. The 64 KiB bound of the key files held only ~1 500 disabled
  * accounts, past which every handshake failed and the CLI could not read the file to repair it
- * (issue 13, finding 5). 1 MiB holds ~20 000 typical accounts (1 000 of the longest allowed) and
+ * (docs/hardening.md 38). 1 MiB holds ~20 000 typical accounts (1 000 of the longest allowed) and
  * still parses in milliseconds, which happens only when the file changes; `disable` refuses to
  * write more, so what the CLI writes it can always read back.
  */

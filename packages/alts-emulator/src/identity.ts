@@ -10,7 +10,7 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 /**
  * The form of `sa` to compare, or undefined if it matches nothing. The one rule the emulator
  * compares service accounts by (IAM, target identities, requested local identities), the same as
- * the library's authorization (issue 13, finding 6): ASCII letters A-Z fold to a-z, and an
+ * the library's authorization (docs/hardening.md 35): ASCII letters A-Z fold to a-z, and an
  * identity with anything outside visible ASCII (a control character, a space, any non-ASCII
  * character) matches nothing, not even itself. Unicode folding would let U+212A KELVIN SIGN stand
  * for 'k' (grpc-go's strings.EqualFold does); when IAM and authorization read one identity

@@ -2,7 +2,7 @@
 // in a certificate not yet verified, a file's parse error) must not reach an Alert, a status
 // `details` or a log line raw: a newline forges a whole log line, an ANSI sequence rewrites the
 // operator's terminal, a bidi override reorders what the reader sees (CVE-2021-42574), and the
-// library turns status details into error messages that applications log (issue 13, finding 3).
+// library turns status details into error messages that applications log (docs/hardening.md 33).
 
 /**
  * Longest rendering of one piece of outside text: a service account (real ones are < 100 bytes)

@@ -4,7 +4,6 @@
 // Compute Engine. The command keeps the terminal: its stdin, stdout, stderr and exit status are
 // its own; the emulator logs to stderr with a prefix, or to --log-file, and prints no READY.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -134,7 +133,9 @@ export async function run(args: readonly string[]): Promise<never> {
   const mode = sandboxMode();
   let dir: string | undefined;
   let emulator: RunningEmulator | undefined;
+  // Also stops passing signals on: exitLike's own signal must reach us, not `forward`.
   const cleanUp = async () => {
+    for (const signal of FORWARDED) process.off(signal, forward);
     await emulator?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
     await logger.close();
@@ -174,15 +175,15 @@ export async function run(args: readonly string[]): Promise<never> {
     await cleanUp();
     return exitLike(null, interrupted ?? 'SIGTERM');
   }
-  const spawnFailed = once(child, 'error').then(([error]) => {
-    process.stderr.write(`${PROG}: run: cannot start unshare: ${(error as Error).message}\n`);
-    return [EXIT_SANDBOX_FAILED, null] as const;
+  const started = child;
+  // 'exit', or 'error' when unshare itself cannot be spawned; either way clean up, then end.
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    started.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+    started.once('error', (error) => {
+      process.stderr.write(`${PROG}: run: cannot start unshare: ${error.message}\n`);
+      resolve([EXIT_SANDBOX_FAILED, null]);
+    });
   });
-  const [code, signal] = (await Promise.race([once(child, 'exit'), spawnFailed])) as [
-    number | null,
-    NodeJS.Signals | null,
-  ];
   await cleanUp();
-  for (const forwarded of FORWARDED) process.off(forwarded, forward);
   return exitLike(code, signal);
 }

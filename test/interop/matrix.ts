@@ -13,14 +13,22 @@
 // emulator). Where the peers or `alts-emulator run` are missing every cell is skipped with the
 // reason.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { clients, emulatorArgv, type Running, runClient, running, start, stop } from './processes.js';
+import {
+  clients,
+  emulatorArgv,
+  type Running,
+  runClient,
+  running,
+  runUnavailable,
+  start,
+  stop,
+} from './processes.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = join(root, 'test/interop');
@@ -48,16 +56,11 @@ const stateDir = mkdtempSync(join(tmpdir(), 'alts-interop-'));
 
 /** Why the matrix cannot run here, if it cannot: no peers, or no sandbox for `alts-emulator run`. */
 function unavailable(): string | false {
-  const probe = spawnSync(
-    process.execPath,
-    [EMULATOR, 'run', '--service-account', E1.server, '--state-dir', stateDir, '--', 'true'],
-    { encoding: 'utf8' },
-  );
   const why = !existsSync(GO_PEER)
     ? `no go-peer at ${GO_PEER}: run npm run test:interop`
-    : probe.status !== 0 && `alts-emulator run does not work here: ${probe.stderr.trim().split('\n').at(-1)}`;
+    : runUnavailable(EMULATOR, stateDir, E1.server);
   if (why) rmSync(stateDir, { recursive: true, force: true });
-  return why;
+  return why ?? false;
 }
 
 /** A go or C-core peer, started unmodified through `alts-emulator run` as the VM's identities. */

@@ -1,6 +1,6 @@
 // Processes of the interop tests (matrix.ts, run.test.ts): every one started is stopped by its
 // pid, every wait is bounded.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 export interface Running {
@@ -123,4 +123,18 @@ export function emulatorArgv(
     stateDir,
     ...rest,
   ];
+}
+
+/** Bound on the probe below: node's start-up and an emulator's, on a loaded 2-core machine. */
+const RUN_PROBE_TIMEOUT_MS = 60_000;
+
+/** Why `alts-emulator run` cannot make its sandbox here (`run true` as `account`), if it cannot. */
+export function runUnavailable(emulator: string, stateDir: string, account: string): string | undefined {
+  const [file, ...args] = emulatorArgv(emulator, 'run', stateDir, { server: account }, ['--', 'true']) as [
+    string,
+    ...string[],
+  ];
+  const r = spawnSync(file, args, { encoding: 'utf8', timeout: RUN_PROBE_TIMEOUT_MS });
+  if (r.status === 0) return undefined;
+  return `alts-emulator run cannot make its sandbox here: ${(r.stderr || String(r.error)).trim().split('\n').at(-1)}`;
 }

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROGRAMS, type Started, startReady } from 'ot-booking-demo/processes';
-import { emulatorArgv } from '../../interop/processes.js';
+import { emulatorArgv, runUnavailable } from '../../interop/processes.js';
 import { type BenchContext, CLIENT_SA, ROOT, SERVER_SA } from '../lib/context.js';
 import { runToCompletion } from '../lib/processes.js';
 
@@ -80,17 +80,6 @@ function peerVersion(mode: PeerMode): { version: string } | { skipped: string } 
     : { skipped: `${PYTHON} cannot import grpc (Debian python3-grpcio; ${INSTALL_HINT})` };
 }
 
-/** Why `alts-emulator run` cannot make its sandbox here, if it cannot (e.g. no user namespaces). */
-function sandboxUnavailable(stateDir: string): string | undefined {
-  const [file, ...args] = emulatorArgv(PROGRAMS.emulator, 'run', stateDir, { server: SERVER_SA }, [
-    '--',
-    'true',
-  ]) as [string, ...string[]];
-  const r = spawnSync(file, args, { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS });
-  if (r.status === 0) return undefined;
-  return `alts-emulator run cannot make its sandbox here: ${(r.stderr || String(r.error)).trim().split('\n').at(-1)}`;
-}
-
 /**
  * Starts a bench-mode server of each peer that can run here, through `alts-emulator run` as
  * SERVER_SA; records why each other mode is skipped (a peer that cannot start is one of them).
@@ -106,7 +95,8 @@ export async function startPeerServers(ctx: BenchContext, into: PeerServers): Pr
       runnable.push(mode);
     }
   }
-  const noSandbox = runnable.length > 0 ? sandboxUnavailable(into.stateDir) : undefined;
+  const noSandbox =
+    runnable.length > 0 ? runUnavailable(PROGRAMS.emulator, into.stateDir, SERVER_SA) : undefined;
   for (const mode of runnable) {
     if (noSandbox) {
       into.skipped[mode] = noSandbox;

@@ -44,7 +44,7 @@ export interface LocalIdentity {
 }
 
 /** What a valid certificate vouches for. */
-export interface Certified {
+interface Certified {
   readonly serviceAccount: string;
   readonly identityKey: KeyObject;
 }

@@ -18,6 +18,8 @@ const CHILD = fileURLToPath(new URL('./provision-child.js', import.meta.url));
  * milliseconds, plus Node's start-up, which a loaded 2-core CI machine stretches to seconds.
  */
 const ISSUE_TIMEOUT_MS = 60_000;
+/** The child reports one line; more than this is not a report worth keeping in memory. */
+const MAX_CHILD_STDERR_CHARS = 16 * 1024;
 
 /** The trust root directory of a state directory (what `--root-dir` defaults to). */
 export function rootDirOf(stateDir: string): string {
@@ -43,7 +45,7 @@ function runChild(stateDir: string, serviceAccounts: string[]): Promise<void> {
     });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
+      if (stderr.length < MAX_CHILD_STDERR_CHARS) stderr += d.toString().slice(0, MAX_CHILD_STDERR_CHARS);
     });
     child.once('error', reject);
     child.once('close', (code, signal) => {

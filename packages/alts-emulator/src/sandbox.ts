@@ -11,12 +11,12 @@ import { join } from 'node:path';
 export const METADATA_NAMES = ['metadata.google.internal', 'metadata.google.internal.'] as const;
 /** What a Compute Engine VM's firmware reports; grpc-go, grpc-java, C-core and we accept it. */
 export const GCE_PRODUCT_NAME = 'Google Compute Engine';
-export const PRODUCT_NAME_FILE = '/sys/class/dmi/id/product_name';
+const PRODUCT_NAME_FILE = '/sys/class/dmi/id/product_name';
 /** Exit status when the sandbox itself cannot be set up (as env(1), nice(1), timeout(1): 125). */
 export const EXIT_SANDBOX_FAILED = 125;
 
 /** How the namespace is entered: as root a mount namespace; otherwise inside a user namespace. */
-export type SandboxMode = 'root' | 'rootless';
+type SandboxMode = 'root' | 'rootless';
 
 export class SandboxError extends Error {}
 

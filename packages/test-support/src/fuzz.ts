@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 
 /** The bounds of FUZZ_RUNS, as each fuzz file documents them: a mistyped value cannot run for days. */
-export const MIN_FUZZ_RUNS = 10;
-export const MAX_FUZZ_RUNS = 5_000_000;
+const MIN_FUZZ_RUNS = 10;
+const MAX_FUZZ_RUNS = 5_000_000;
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -30,7 +30,7 @@ export function fuzzSeed(): number {
 }
 
 /** One fuzz file's run: its seed, its case budget and its FUZZ_REPORT lines. */
-export interface FuzzRun {
+interface FuzzRun {
   readonly seed: number;
   /** FUZZ_RUNS, or the file's default budget. */
   readonly runs: number;

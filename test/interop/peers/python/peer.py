@@ -11,7 +11,7 @@ sees /usr/lib/python3/dist-packages/grpc.
 
 C-core always contacts its handshaker at metadata.google.internal.:8080 (no
 override in grpcio), so both roles must run where that name resolves to the
-handshaker (test/interop/sandbox.sh) and where /sys/class/dmi/id/product_name
+handshaker (`alts-emulator run`) and where /sys/class/dmi/id/product_name
 says Google; elsewhere grpcio refuses to build ALTS credentials.
 
 Server: prints "READY <host:port>" on stdout once serving (port 0 picks a

@@ -106,9 +106,17 @@ export function checkSandboxSupport(mode: SandboxMode): void {
       `run needs Linux mount namespaces (this is ${process.platform}); elsewhere point each library at the emulator with its own setting (README "Run any ALTS service locally")`,
     );
   }
-  const probe = spawnSync('unshare', [...unshareFlags(mode), 'setpriv', '--pdeathsig', 'KILL', 'true'], {
-    encoding: 'utf8',
-  });
+  // The same steps the setup script takes, down to giving a rootless command its uid back
+  // (unshare --map-user/--map-group need util-linux 2.38).
+  const back =
+    mode === 'root'
+      ? []
+      : ['unshare', '--user', `--map-user=${process.getuid?.()}`, `--map-group=${process.getgid?.()}`, '--'];
+  const probe = spawnSync(
+    'unshare',
+    [...unshareFlags(mode), ...back, 'setpriv', '--pdeathsig', 'KILL', 'true'],
+    { encoding: 'utf8' },
+  );
   if (probe.error) {
     throw new SandboxError(`run needs unshare and setpriv (util-linux): ${probe.error.message}`);
   }

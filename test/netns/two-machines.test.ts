@@ -74,7 +74,11 @@ function serveIn(ns: string, script: string, args: string[], log: string[]): Pro
   const child = inNamespace(ns, script, args);
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => log.push(l));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} in ${ns}: no READY line`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`${script} in ${ns}: no READY line`));
+    }, READY_TIMEOUT_MS);
+    child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${script} in ${ns} exited (${code}): ${log.join('\n')}`)));
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const address = /^READY (\S+)$/.exec(line)?.[1];

@@ -26,28 +26,29 @@ function rootOf(pem: string): TrustRoot {
   return { privateKey, anchor: anchorOf(privateKey) };
 }
 
+/** The root key file of `rootDir` (opened as a private directory) and its text, if it exists. */
+async function readRootKey(rootDir: string): Promise<{ path: string; pem: string | undefined }> {
+  await openPrivateDir(rootDir);
+  const path = join(rootDir, ROOT_KEY_FILE);
+  return { path, pem: await readStateFile(path, 'private key', MAX_KEY_FILE_BYTES) };
+}
+
 /**
  * Creates the trust root in `rootDir` (a private directory, created if missing), or loads the one
  * already there: `created` says which. Concurrent first calls agree on one root.
  */
 export async function initRoot(rootDir: string): Promise<{ root: TrustRoot; created: boolean }> {
-  await openPrivateDir(rootDir);
-  const path = join(rootDir, ROOT_KEY_FILE);
-  const existing = await readStateFile(path, 'private key', MAX_KEY_FILE_BYTES);
-  if (existing !== undefined) return { root: rootOf(existing), created: false };
+  const { path, pem } = await readRootKey(rootDir);
+  if (pem !== undefined) return { root: rootOf(pem), created: false };
   const fresh = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   if (await createExclusive(path, fresh)) return { root: rootOf(fresh), created: true };
   // Another process created it between our read and our link: theirs is the root.
-  const winner = await readStateFile(path, 'private key', MAX_KEY_FILE_BYTES);
-  if (winner === undefined) throw new Error(`${path} vanished while being created`);
-  return { root: rootOf(winner), created: false };
+  return { root: await openRoot(rootDir), created: false };
 }
 
 /** Loads the trust root of `rootDir`; it must exist (see {@link initRoot}). */
 export async function openRoot(rootDir: string): Promise<TrustRoot> {
-  await openPrivateDir(rootDir);
-  const path = join(rootDir, ROOT_KEY_FILE);
-  const pem = await readStateFile(path, 'private key', MAX_KEY_FILE_BYTES);
+  const { pem } = await readRootKey(rootDir);
   if (pem === undefined) {
     throw new Error(`no trust root in ${rootDir} (no ${ROOT_KEY_FILE}): run alts-emulator init first`);
   }

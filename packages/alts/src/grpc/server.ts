@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
   DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
   MAX_UNAUTHENTICATED_CONNECTIONS_CEILING,
+  sourceKey,
   UnauthenticatedConnections,
 } from '../handshake/admission.js';
 import { checkTimeout, DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS } from '../handshake/config.js';
@@ -52,10 +53,23 @@ export interface AltsServerOptions extends AltsCommonOptions {
    * 10 000). Until then it holds no handshake slot; past it the connection is closed.
    */
   firstMessageTimeoutMs?: number;
+  /**
+   * How long a peer may take to send each later handshake message after the server's, in ms
+   * (default 5 000). It holds a handshake slot meanwhile, so this bounds how long a peer that
+   * replays a captured first message and goes silent keeps one.
+   */
+  peerMessageTimeoutMs?: number;
 }
 
 /** How long a silent peer may keep a connection: see {@link AltsServerOptions.firstMessageTimeoutMs}. */
 const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 10_000;
+/**
+ * How long a peer that owes its next handshake message may hold a slot: a legitimate peer answers
+ * within its round-trip time plus one round trip to its own handshaker, well under a second even
+ * with 300 handshakes at once on a loaded 2-core machine (the handshake benchmark); an attacker
+ * replaying a first message holds a slot this long, and the fair limiter serves newcomers first.
+ */
+const DEFAULT_PEER_MESSAGE_TIMEOUT_MS = 5_000;
 
 function checkCount(name: string, value: number | undefined, defaultValue: number): number {
   if (value === undefined) return defaultValue;
@@ -119,6 +133,7 @@ export class AltsServer {
   readonly #onFailure: AltsServerOptions['onHandshakeFailure'];
   readonly #unauthenticated: UnauthenticatedConnections;
   readonly #firstMessageTimeoutMs: number;
+  readonly #peerMessageTimeoutMs: number;
   readonly #listeners = new Set<NetServer>();
   readonly #lifetime = new AbortController();
   #handshaker: HandshakerChannelRef | undefined;
@@ -146,6 +161,11 @@ export class AltsServer {
       'firstMessageTimeoutMs',
       options.firstMessageTimeoutMs,
       DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
+    );
+    this.#peerMessageTimeoutMs = checkTimeout(
+      'peerMessageTimeoutMs',
+      options.peerMessageTimeoutMs,
+      DEFAULT_PEER_MESSAGE_TIMEOUT_MS,
     );
     // Every handshake in progress listens on this signal (up to the concurrency limit, plus those
     // waiting for a slot) and removes its listener when done: not a leak, so no warning.
@@ -219,7 +239,9 @@ export class AltsServer {
       remotePort: socket.remotePort,
     };
     const remote = `${connection.remoteAddress}:${connection.remotePort}`;
-    const admitted = this.#unauthenticated.admit(connection.remoteAddress);
+    const admitted = this.#unauthenticated.admit(connection.remoteAddress, (reason) =>
+      socket.destroy(new AltsError('CONNECTION_REFUSED', `connection closed to admit another: ${reason}`)),
+    );
     if ('refused' in admitted) {
       socket.destroy();
       this.#failed(new AltsError('CONNECTION_REFUSED', admitted.refused), remote);
@@ -232,6 +254,8 @@ export class AltsServer {
       limiter: handshakeLimiter('server'),
       timeoutMs: this.#common.timeoutMs,
       firstMessageTimeoutMs: this.#firstMessageTimeoutMs,
+      peerMessageTimeoutMs: this.#peerMessageTimeoutMs,
+      source: sourceKey(connection.remoteAddress),
       maxFrameSize: this.#common.maxFrameSize,
       signal: this.#lifetime.signal,
     })

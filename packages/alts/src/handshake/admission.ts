@@ -32,14 +32,24 @@ export function sourceKey(address: string | undefined): string {
     .join(':')}::/64`;
 }
 
+/** An admitted connection: its release, and how to close it when a newcomer needs its place. */
+interface Admitted {
+  readonly source: string;
+  readonly evict: (reason: string) => void;
+  released: boolean;
+}
+
 /**
- * Counts the connections a server is handshaking, in total and per source, and refuses new ones
- * past either bound (docs/hardening.md 32). A connection counts from accept until its handshake
- * ends either way.
+ * Counts the connections a server is handshaking, in total and per source, within both bounds
+ * (docs/hardening.md 32, 41). A connection counts from accept until its handshake ends either way.
+ * When the total is full the bound fails over to the attacker, not the newcomer: a connection
+ * from a source holding fewer than the busiest source evicts that source's oldest connection, so
+ * however many addresses fill the bound, a client from a new address still gets in.
  */
 export class UnauthenticatedConnections {
   #total = 0;
-  readonly #bySource = new Map<string, number>();
+  /** Each source's connections, oldest first (a Set keeps insertion order). */
+  readonly #bySource = new Map<string, Set<Admitted>>();
 
   constructor(
     readonly maxTotal: number,
@@ -50,30 +60,62 @@ export class UnauthenticatedConnections {
     return this.#total;
   }
 
-  /** A release function for an admitted connection, or why it is refused. */
-  admit(address: string | undefined): { release: () => void } | { refused: string } {
-    const key = sourceKey(address);
-    const fromSource = this.#bySource.get(key) ?? 0;
-    if (this.#total >= this.maxTotal) {
-      return { refused: `${this.#total} connections are already handshaking (limit ${this.maxTotal})` };
-    }
+  /**
+   * A release function for an admitted connection, or why it is refused. `evict` closes this
+   * connection if a newcomer later takes its place; its release is then a no-op.
+   */
+  admit(
+    address: string | undefined,
+    evict: (reason: string) => void,
+  ): { release: () => void } | { refused: string } {
+    const source = sourceKey(address);
+    const fromSource = this.#bySource.get(source)?.size ?? 0;
     if (fromSource >= this.maxPerSource) {
       return {
-        refused: `${fromSource} connections from ${key} are already handshaking (limit ${this.maxPerSource})`,
+        refused: `${fromSource} connections from ${source} are already handshaking (limit ${this.maxPerSource})`,
       };
     }
+    if (this.#total >= this.maxTotal && !this.#evictForNewcomer(source, fromSource)) {
+      return { refused: `${this.#total} connections are already handshaking (limit ${this.maxTotal})` };
+    }
+    const entry: Admitted = { source, evict, released: false };
+    let connections = this.#bySource.get(source);
+    if (connections === undefined) {
+      connections = new Set();
+      this.#bySource.set(source, connections);
+    }
+    connections.add(entry);
     this.#total++;
-    this.#bySource.set(key, fromSource + 1);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#total--;
-        const left = (this.#bySource.get(key) ?? 1) - 1;
-        if (left === 0) this.#bySource.delete(key);
-        else this.#bySource.set(key, left);
-      },
-    };
+    return { release: () => this.#release(entry) };
+  }
+
+  /**
+   * Frees a place for a connection from `source` by closing the oldest connection of the busiest
+   * other source, if that source holds at least two more: moving one place never makes the
+   * newcomer's source the busier, so attackers cannot evict each other back and forth.
+   */
+  #evictForNewcomer(source: string, fromSource: number): boolean {
+    let busiest: Set<Admitted> | undefined;
+    for (const [key, connections] of this.#bySource) {
+      if (key !== source && connections.size > (busiest?.size ?? 0)) busiest = connections;
+    }
+    if (busiest === undefined || busiest.size < fromSource + 2) return false;
+    const held = busiest.size;
+    const oldest = busiest.values().next().value as Admitted;
+    this.#release(oldest);
+    oldest.evict(
+      `${held} connections from ${oldest.source} were handshaking, the most of any source, at the ` +
+        `limit of ${this.maxTotal}: the oldest made room for another source`,
+    );
+    return true;
+  }
+
+  #release(entry: Admitted): void {
+    if (entry.released) return;
+    entry.released = true;
+    this.#total--;
+    const connections = this.#bySource.get(entry.source);
+    connections?.delete(entry);
+    if (connections?.size === 0) this.#bySource.delete(entry.source);
   }
 }

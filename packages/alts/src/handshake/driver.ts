@@ -4,6 +4,7 @@ import {
   HandshakeProtocol,
   type HandshakerReq,
   type HandshakerResp,
+  type HandshakerResult,
   type HandshakerServiceClient,
 } from '@grpc-alts/handshaker-proto';
 import {
@@ -18,7 +19,7 @@ import { HandshakerStream } from './handshaker-client.js';
 import { canonicalSet, serviceAccountIn } from './identity.js';
 import { abortReason, type HandshakeLimiter } from './limiter.js';
 import { type ValidatedResult, validateResult } from './result.js';
-import { HANDSHAKE_READ_LIMIT, SocketReader } from './socket-reader.js';
+import { HANDSHAKE_READ_LIMIT, type ReadDeadline, SocketReader } from './socket-reader.js';
 
 /**
  * Bytes the handshaker may leave unconsumed before we give up: real handshake messages are a few
@@ -31,11 +32,17 @@ export const MAX_PENDING_HANDSHAKE_BYTES = 1024 * 1024;
  */
 export const MAX_FIRST_MESSAGE_BYTES = HANDSHAKE_READ_LIMIT;
 /**
- * First pause before asking the handshaker again about an incomplete first message, doubled each
- * time: a message split across a few TCP segments is whole after the first pause, and within the
- * 10 s first-message deadline a dripping peer gets about ten tries.
+ * Handshaker requests one handshake may make. A handshake takes two per side, a few more when a
+ * message arrives in pieces; the growing pause below keeps even a dripping peer near ten per
+ * message, so more than this is a peer feeding us fragments on purpose (docs/hardening.md 43).
  */
-const FIRST_MESSAGE_RETRY_MS = 10;
+export const MAX_HANDSHAKER_REQUESTS = 32;
+/**
+ * First pause before asking the handshaker again about an incomplete peer message, doubled each
+ * time: a message split across a few TCP segments is whole after the first pause, and a peer
+ * dripping bytes costs about ten handshaker requests per deadline, not one per chunk.
+ */
+const INCOMPLETE_RETRY_MS = 10;
 /** How long a failed handshake waits for its alert out_frames to flush before the socket is destroyed. */
 const ALERT_FLUSH_MS = 1_000;
 
@@ -61,6 +68,10 @@ export interface HandshakeParams {
   targetName?: string;
   /** Server only: how long the peer has to send a complete first message (no slot is held meanwhile). */
   firstMessageTimeoutMs?: number;
+  /** Server only: how long the peer has to send each later handshake message after our last one. */
+  peerMessageTimeoutMs?: number;
+  /** Server only: the peer's source (admission `sourceKey`), which the limiter shares slots across. */
+  source?: string;
   /** Aborts the handshake (channel closed, server shut down). */
   signal?: AbortSignal;
 }
@@ -70,6 +81,14 @@ export interface HandshakeOutcome extends ValidatedResult {
   leftover: Buffer;
   durationMs: number;
 }
+
+/** One handshaker round trip: its response, and the bytes we sent that it left unconsumed. */
+interface Step {
+  resp: HandshakerResp;
+  extra: Buffer;
+}
+
+const NOTHING = Buffer.alloc(0);
 
 function clientStart(p: HandshakeParams): HandshakerReq {
   return {
@@ -117,190 +136,286 @@ function serverStart(p: HandshakeParams, inBytes: Buffer): HandshakerReq {
  * released before the promise rejects. Either way the socket keeps an `'error'` listener for the
  * rest of its life, so a peer's reset can only ever end this connection (docs/hardening.md 31).
  */
-export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<HandshakeOutcome> {
-  socket.on('error', ignoreHandledError);
-  const started = performance.now();
-  const callDeadline = Date.now() + p.timeoutMs + HANDSHAKER_CALL_GRACE_MS;
-  const who = p.side === 'client' ? `client handshake to ${p.targetName ?? '?'}` : 'server handshake';
-  const reader = new SocketReader(socket);
-  let stream: HandshakerStream | undefined;
-  let release: (() => void) | undefined;
-  let alert: Buffer | undefined;
-  // The first reason to stop wins: deadline, cancellation or the handshaker failing while we wait.
-  // A plain variable, not an AbortController: a signal and its listeners per handshake cost CPU
-  // on every new connection, and only the rare waits below (a full limiter, a retry pause) need one.
-  let abortedBy: AltsError | undefined;
-  let waitAbort: AbortController | undefined;
-  const abort = (reason: AltsError) => {
-    if (abortedBy !== undefined) return;
-    abortedBy = reason;
-    reader.fail(reason);
-    // Deadline or cancellation: the service may be hung, so reset the stream.
-    stream?.close({ cancel: true });
-    waitAbort?.abort(reason);
-  };
-  /** A signal for the waits that take one (a queued slot, a retry pause), made on first need. */
-  const waitSignal = (): AbortSignal => {
-    waitAbort ??= new AbortController();
-    if (abortedBy !== undefined) waitAbort.abort(abortedBy);
-    return waitAbort.signal;
-  };
-  const timer = setTimeout(
-    () =>
-      abort(new AltsError('HANDSHAKE_TIMEOUT', `the ALTS ${who} did not finish within ${p.timeoutMs} ms`)),
-    p.timeoutMs,
-  );
-  timer.unref();
-  // A server peer that has not sent a whole first message holds no slot, and this bounds how long
-  // it may hold its connection (docs/hardening.md 32).
-  let firstMessageTimer: NodeJS.Timeout | undefined;
-  if (p.side === 'server' && p.firstMessageTimeoutMs !== undefined && p.firstMessageTimeoutMs < p.timeoutMs) {
-    const limit = p.firstMessageTimeoutMs;
-    firstMessageTimer = setTimeout(
-      () =>
-        abort(
-          new AltsError(
-            'HANDSHAKE_TIMEOUT',
-            `the peer sent no complete first handshake message within ${limit} ms`,
-          ),
-        ),
-      limit,
-    );
-    firstMessageTimer.unref();
-  }
-  const onCancel = () => abort(abortReason(p.signal as AbortSignal));
-  if (p.signal?.aborted) onCancel();
-  else p.signal?.addEventListener('abort', onCancel, { once: true });
-  const aborted = () => {
-    if (abortedBy !== undefined) throw abortedBy;
-  };
+export function runHandshake(socket: Socket, p: HandshakeParams): Promise<HandshakeOutcome> {
+  return new Handshake(socket, p).run();
+}
 
-  try {
-    trace(`${who}: start`);
-    // The client speaks first, so its first message is complete from the start.
-    let firstMessageComplete = p.side === 'client';
-    let firstMessageRetries = 0;
-    let sent: Buffer = p.side === 'client' ? Buffer.alloc(0) : await reader.read();
-    let request = p.side === 'client' ? clientStart(p) : serverStart(p, sent);
-    // While we wait for the peer no request is outstanding, so a handshaker that dies (killed,
-    // restarted, connection lost) would go unnoticed until the peer spoke or the deadline fired:
-    // stop the wait as soon as the stream fails.
-    let waitingForPeer = false;
-    let lastWrite = performance.now();
-    let extra: Buffer = Buffer.alloc(0);
-    let resp: HandshakerResp;
-    for (;;) {
-      aborted();
-      release ??= p.limiter.tryAcquire() ?? (await p.limiter.acquire(waitSignal()));
-      aborted();
-      stream ??= new HandshakerStream(p.client, new Date(callDeadline), p.handshakerAddress, (error) => {
-        if (waitingForPeer) abort(error);
-      });
-      resp = await stream.send(request);
-      aborted();
-      if (resp.bytesConsumed > sent.length) {
-        throw new AltsError(
-          'BAD_HANDSHAKER_RESPONSE',
-          `the handshaker service consumed ${resp.bytesConsumed} bytes of ${sent.length}: out of bound`,
-        );
+/**
+ * One handshake's steps (grpc-go's doHandshake / accessHandshakerService / processUntilDone):
+ * take a slot, one round trip to the handshaker, wait for the peer under its deadline, finish.
+ * A slot is held only while the handshaker works for this connection or the peer owes us its
+ * next message under a short deadline: never while the peer is still sending its first message
+ * (docs/hardening.md 32, 40).
+ */
+class Handshake {
+  readonly #socket: Socket;
+  readonly #p: HandshakeParams;
+  readonly #who: string;
+  readonly #started = performance.now();
+  readonly #reader: SocketReader;
+  readonly #timer: NodeJS.Timeout;
+  #stream: HandshakerStream | undefined;
+  #release: (() => void) | undefined;
+  #alert: Buffer | undefined;
+  // The first reason to stop wins: deadline, cancellation, the peer or the handshaker failing.
+  // A plain field, not an AbortController: a signal and its listeners per handshake cost CPU on
+  // every new connection, and only the rare waits (a full limiter, a retry pause) need one.
+  #abortedBy: AltsError | undefined;
+  #waitAbort: AbortController | undefined;
+  #waitingForPeer = false;
+  #requests = 0;
+  #retries = 0;
+  #lastWrite = performance.now();
+
+  constructor(socket: Socket, p: HandshakeParams) {
+    socket.on('error', ignoreHandledError);
+    this.#socket = socket;
+    this.#p = p;
+    this.#who = p.side === 'client' ? `client handshake to ${p.targetName ?? '?'}` : 'server handshake';
+    this.#reader = new SocketReader(socket, (error) => this.#abort(error, false));
+    this.#timer = setTimeout(
+      () =>
+        this.#abort(
+          new AltsError('HANDSHAKE_TIMEOUT', `the ALTS ${this.#who} did not finish within ${p.timeoutMs} ms`),
+          true,
+        ),
+      p.timeoutMs,
+    );
+    this.#timer.unref();
+    if (p.signal?.aborted) this.#onCancel();
+    else p.signal?.addEventListener('abort', this.#onCancel, { once: true });
+  }
+
+  async run(): Promise<HandshakeOutcome> {
+    try {
+      trace(`${this.#who}: start`);
+      let step =
+        this.#p.side === 'client'
+          ? await this.#roundTrip(clientStart(this.#p), NOTHING)
+          : await this.#firstMessage();
+      for (;;) {
+        const result = step.resp.result;
+        if (result !== undefined) return this.#finish(result, step);
+        step = await this.#nextMessage(step.extra);
       }
-      extra = sent.subarray(resp.bytesConsumed);
-      if (resp.status && resp.status.code !== 0) {
-        if (resp.outFrames.length > 0) alert = resp.outFrames;
-        throw new AltsError(
-          'HANDSHAKER_ERROR',
-          `the ALTS handshaker service refused the ${who}: ${quoteUntrusted(resp.status.details) || `status ${resp.status.code}`}`,
-        );
-      }
-      if (resp.outFrames.length > 0) {
-        socket.write(resp.outFrames);
-        lastWrite = performance.now();
-      }
+    } catch (err) {
+      const error =
+        this.#abortedBy ??
+        (AltsError.is(err)
+          ? err
+          : new AltsError('INTERNAL', `the ${this.#who} failed unexpectedly`, { cause: err }));
       trace(
-        `${who}: response out_frames=${resp.outFrames.length}B consumed=${resp.bytesConsumed}B result=${resp.result !== undefined}`,
+        `${this.#who}: failed after ${(performance.now() - this.#started).toFixed(1)} ms: ${error.message}`,
       );
-      if (resp.result) break;
-      if (!firstMessageComplete && resp.outFrames.length > 0) {
-        firstMessageComplete = true;
-        clearTimeout(firstMessageTimer);
-      }
-      if (extra.length > MAX_PENDING_HANDSHAKE_BYTES) {
-        throw new AltsError(
-          'BAD_HANDSHAKER_RESPONSE',
-          `the handshaker left over ${extra.length} bytes unconsumed`,
-        );
-      }
-      if (!firstMessageComplete) {
-        // Until the peer's first message is whole it holds nothing of ours but its socket: no
-        // slot and no DoHandshake stream (the handshaker may cap streams per connection, and
-        // silent peers must not fill them). The bytes so far start a fresh stream next time,
-        // after a growing pause: a peer dripping its first message byte by byte then costs a
-        // dozen handshaker requests, not one per byte, each resending all it sent so far.
-        release();
-        release = undefined;
-        stream.close({ cancel: false });
-        stream = undefined;
-        await sleep(FIRST_MESSAGE_RETRY_MS * 2 ** firstMessageRetries++, undefined, {
-          signal: waitSignal(),
-        });
-      }
-      let received: Buffer;
-      waitingForPeer = true;
-      try {
-        received = await reader.read();
-      } finally {
-        waitingForPeer = false;
-      }
-      if (firstMessageComplete) {
-        sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
-        request = nextRequest(sent, performance.now() - lastWrite);
-        continue;
-      }
-      sent = Buffer.concat([sent, received]);
+      this.#reader.detach();
+      closeSocket(this.#socket, this.#alert);
+      throw error;
+    } finally {
+      clearTimeout(this.#timer);
+      this.#p.signal?.removeEventListener('abort', this.#onCancel);
+      this.#stream?.close({ cancel: false });
+      this.#release?.();
+    }
+  }
+
+  /**
+   * Server: sends the peer's bytes to the handshaker until they hold a whole first message. Until
+   * then the peer holds nothing of ours but its socket: no slot and no DoHandshake stream (the
+   * handshaker may cap streams per connection, and silent peers must not fill them).
+   */
+  async #firstMessage(): Promise<Step> {
+    let sent = await this.#readPeer(this.#firstMessageDeadline());
+    for (;;) {
+      const step = await this.#roundTrip(serverStart(this.#p, sent), sent);
+      if (step.resp.result !== undefined || step.resp.outFrames.length > 0) return step;
+      this.#dropSlotAndStream();
+      await this.#pause(this.#firstMessageDeadline()?.ms);
+      sent = Buffer.concat([sent, await this.#readPeer(this.#firstMessageDeadline())]);
       if (sent.length > MAX_FIRST_MESSAGE_BYTES) {
         throw new AltsError(
           'CONNECTION_REFUSED',
           `the peer's first handshake message is not complete after ${sent.length} bytes (limit ${MAX_FIRST_MESSAGE_BYTES})`,
         );
       }
-      request = serverStart(p, sent);
     }
+  }
+
+  /** Waits for the peer's next handshake bytes and hands them, after any unconsumed ones, to the handshaker. */
+  async #nextMessage(extra: Buffer): Promise<Step> {
+    const received = await this.#readPeer(this.#peerMessageDeadline());
+    const sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
+    const step = await this.#roundTrip(nextRequest(sent, performance.now() - this.#lastWrite), sent);
+    // The handshaker wants more of a message that arrived in pieces: let the rest gather first.
+    if (step.resp.result === undefined && step.resp.outFrames.length === 0) {
+      await this.#pause(this.#peerMessageDeadline()?.ms);
+    }
+    return step;
+  }
+
+  /** One request and its response under a slot: validated, and its out_frames written to the peer. */
+  async #roundTrip(request: HandshakerReq, sent: Buffer): Promise<Step> {
+    await this.#acquireSlot();
+    if (++this.#requests > MAX_HANDSHAKER_REQUESTS) {
+      throw new AltsError(
+        'CONNECTION_REFUSED',
+        `the peer's handshake took more than ${MAX_HANDSHAKER_REQUESTS} handshaker requests (messages in too many pieces)`,
+      );
+    }
+    this.#stream ??= new HandshakerStream(
+      this.#p.client,
+      new Date(Date.now() + this.#p.timeoutMs + HANDSHAKER_CALL_GRACE_MS),
+      this.#p.handshakerAddress,
+      (error) => {
+        // With no request outstanding a dead handshaker would go unnoticed until the peer spoke.
+        if (this.#waitingForPeer) this.#abort(error, false);
+      },
+    );
+    const resp = await this.#stream.send(request);
+    this.#throwIfAborted();
+    if (resp.bytesConsumed > sent.length) {
+      throw new AltsError(
+        'BAD_HANDSHAKER_RESPONSE',
+        `the handshaker service consumed ${resp.bytesConsumed} bytes of ${sent.length}: out of bound`,
+      );
+    }
+    if (resp.status && resp.status.code !== 0) {
+      if (resp.outFrames.length > 0) this.#alert = resp.outFrames;
+      throw new AltsError(
+        'HANDSHAKER_ERROR',
+        `the ALTS handshaker service refused the ${this.#who}: ${quoteUntrusted(resp.status.details) || `status ${resp.status.code}`}`,
+      );
+    }
+    if (resp.outFrames.length > 0) {
+      this.#socket.write(resp.outFrames);
+      this.#lastWrite = performance.now();
+      this.#retries = 0;
+    }
+    trace(
+      `${this.#who}: response out_frames=${resp.outFrames.length}B consumed=${resp.bytesConsumed}B result=${resp.result !== undefined}`,
+    );
+    const extra = sent.subarray(resp.bytesConsumed);
+    if (resp.result === undefined && extra.length > MAX_PENDING_HANDSHAKE_BYTES) {
+      throw new AltsError(
+        'BAD_HANDSHAKER_RESPONSE',
+        `the handshaker left over ${extra.length} bytes unconsumed`,
+      );
+    }
+    return { resp, extra };
+  }
+
+  /** A handshake slot from the limiter, queued fairly across sources when all are taken. */
+  async #acquireSlot(): Promise<void> {
+    this.#throwIfAborted();
+    const source = this.#p.source ?? '';
+    this.#release ??=
+      this.#p.limiter.tryAcquire(source) ?? (await this.#p.limiter.acquire(source, this.#waitSignal()));
+    this.#throwIfAborted();
+  }
+
+  /** Gives back the slot and the stream while the peer finishes its first message. */
+  #dropSlotAndStream(): void {
+    this.#release?.();
+    this.#release = undefined;
+    this.#stream?.close({ cancel: false });
+    this.#stream = undefined;
+  }
+
+  /** Reads the peer's next bytes; a handshaker failing meanwhile ends the wait at once. */
+  async #readPeer(deadline: ReadDeadline | undefined): Promise<Buffer> {
+    this.#waitingForPeer = true;
+    try {
+      return await this.#reader.read(deadline);
+    } finally {
+      this.#waitingForPeer = false;
+    }
+  }
+
+  /** Server: what is left of the first-message deadline, counted from the start. */
+  #firstMessageDeadline(): ReadDeadline | undefined {
+    const limit = this.#p.side === 'server' ? this.#p.firstMessageTimeoutMs : undefined;
+    if (limit === undefined || limit >= this.#p.timeoutMs) return undefined;
+    return {
+      ms: this.#started + limit - performance.now(),
+      error: () =>
+        new AltsError(
+          'HANDSHAKE_TIMEOUT',
+          `the peer sent no complete first handshake message within ${limit} ms`,
+        ),
+    };
+  }
+
+  /** Server: what is left of the peer's time to answer our last message. */
+  #peerMessageDeadline(): ReadDeadline | undefined {
+    const limit = this.#p.side === 'server' ? this.#p.peerMessageTimeoutMs : undefined;
+    if (limit === undefined || limit >= this.#p.timeoutMs) return undefined;
+    return {
+      ms: this.#lastWrite + limit - performance.now(),
+      error: () =>
+        new AltsError(
+          'HANDSHAKE_TIMEOUT',
+          `the peer sent no complete handshake message within ${limit} ms of ours`,
+        ),
+    };
+  }
+
+  /** A growing pause, never past what is left of the peer's deadline. */
+  async #pause(leftMs: number | undefined): Promise<void> {
+    const ms = Math.min(INCOMPLETE_RETRY_MS * 2 ** this.#retries++, leftMs ?? Number.POSITIVE_INFINITY);
+    if (ms > 0) await sleep(ms, undefined, { signal: this.#waitSignal() });
+  }
+
+  #finish(result: HandshakerResult, { extra }: Step): HandshakeOutcome {
     let validated: ValidatedResult;
     try {
-      validated = validateResult(resp.result);
+      validated = validateResult(result);
     } finally {
-      wipeKeyData(resp);
+      // The handshaker returns more key material than the record layer takes (128 bytes): wipe all of it.
+      result.keyData.fill(0);
     }
-    if (p.side === 'client') {
+    if (this.#p.side === 'client') {
       try {
-        checkTargetIdentity(validated.context.peerServiceAccount, p.targetServiceAccounts);
+        checkTargetIdentity(validated.context.peerServiceAccount, this.#p.targetServiceAccounts);
       } catch (err) {
         validated.keyData.fill(0);
         throw err;
       }
     }
-    const unread = reader.detach();
+    const unread = this.#reader.detach();
     const leftover = unread.length > 0 ? Buffer.concat([extra, unread]) : Buffer.from(extra);
-    const durationMs = performance.now() - started;
+    const durationMs = performance.now() - this.#started;
     trace(
-      `${who}: done in ${durationMs.toFixed(1)} ms, peer=${quoteUntrusted(validated.context.peerServiceAccount)} ` +
+      `${this.#who}: done in ${durationMs.toFixed(1)} ms, peer=${quoteUntrusted(validated.context.peerServiceAccount)} ` +
         `local=${quoteUntrusted(validated.context.localServiceAccount)} peer_max_frame_size=${validated.peerMaxFrameSize}`,
     );
     return { ...validated, leftover, durationMs };
-  } catch (err) {
-    const error =
-      abortedBy ??
-      (AltsError.is(err) ? err : new AltsError('INTERNAL', `the ${who} failed unexpectedly`, { cause: err }));
-    trace(`${who}: failed after ${(performance.now() - started).toFixed(1)} ms: ${error.message}`);
-    reader.detach();
-    closeSocket(socket, alert);
-    throw error;
-  } finally {
-    clearTimeout(timer);
-    clearTimeout(firstMessageTimer);
-    p.signal?.removeEventListener('abort', onCancel);
-    stream?.close({ cancel: abortedBy !== undefined });
-    release?.();
+  }
+
+  readonly #onCancel = () => this.#abort(abortReason(this.#p.signal as AbortSignal), true);
+
+  /**
+   * Stops the handshake: the first reason wins, and every wait ends now. The stream is closed at
+   * once so an outstanding request does not hold the failure; only a deadline or cancellation
+   * resets it (the service may be hung), because resetting a stream the service already ended
+   * is an invalid frame to a Node HTTP/2 server (see HandshakerStream.close).
+   */
+  #abort(reason: AltsError, cancelStream: boolean): void {
+    if (this.#abortedBy === undefined) {
+      this.#abortedBy = reason;
+      this.#reader.fail(reason);
+      this.#waitAbort?.abort(reason);
+    }
+    this.#stream?.close({ cancel: cancelStream });
+  }
+
+  #throwIfAborted(): void {
+    if (this.#abortedBy !== undefined) throw this.#abortedBy;
+  }
+
+  /** A signal for the waits that take one (a queued slot, a retry pause), made on first need. */
+  #waitSignal(): AbortSignal {
+    this.#waitAbort ??= new AbortController();
+    if (this.#abortedBy !== undefined) this.#waitAbort.abort(this.#abortedBy);
+    return this.#waitAbort.signal;
   }
 }
 
@@ -311,11 +426,6 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
  * thrown by the EventEmitter, which would crash the process.
  */
 function ignoreHandledError(): void {}
-
-/** The handshaker returns more key material than the record layer takes (128 bytes): wipe all of it. */
-function wipeKeyData(resp: HandshakerResp): void {
-  resp.result?.keyData.fill(0);
-}
 
 /**
  * Defence in depth for `targetServiceAccounts`: the handshaker enforces them, and we check its

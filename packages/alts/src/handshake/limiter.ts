@@ -2,13 +2,30 @@ import type { Side } from '../constants.js';
 import { AltsError } from '../errors.js';
 import { maxConcurrentHandshakes } from './config.js';
 
+/** The source every handshake counts under when the caller names none (the client side). */
+const ANY_SOURCE = '';
+
+/** One source's share of the limiter: the slots it holds and its handshakes waiting, oldest first. */
+interface SourceShare {
+  readonly source: string;
+  active: number;
+  waiters: Array<() => void>;
+  /** When this source last got a slot (a grant counter, not a clock); -1 if never. */
+  lastGrant: number;
+}
+
 /**
- * A counting semaphore with a FIFO queue: handshakes past the limit wait for a slot (grpc-go
- * blocks in Acquire, C-core and java queue) instead of failing.
+ * A counting semaphore whose queue is fair across sources: handshakes past the limit wait for a
+ * slot (grpc-go blocks in Acquire, C-core and java queue) instead of failing, and a freed slot
+ * goes to the waiting source that holds the fewest slots, ties to the one served least recently.
+ * A source flooding the queue then delays only itself: a newcomer is served next, however many
+ * handshakes other sources have waiting (docs/hardening.md 40).
  */
 export class HandshakeLimiter {
   #active = 0;
-  readonly #waiters: Array<() => void> = [];
+  #waiting = 0;
+  #grants = 0;
+  readonly #sources = new Map<string, SourceShare>();
 
   constructor(readonly limit: number) {}
 
@@ -19,51 +36,91 @@ export class HandshakeLimiter {
 
   /** Handshakes waiting for a slot. */
   get waiting(): number {
-    return this.#waiters.length;
+    return this.#waiting;
   }
 
   /**
    * Takes a free slot at once, or returns undefined when all are taken (then {@link acquire}
-   * queues). Slots only free up by going to the first waiter, so a free one means nobody waits.
+   * queues). Slots only free up by going to a waiter, so a free one means nobody waits.
    */
-  tryAcquire(): (() => void) | undefined {
+  tryAcquire(source: string = ANY_SOURCE): (() => void) | undefined {
     if (this.#active >= this.limit) return undefined;
-    this.#active++;
-    return this.#releaser();
+    return this.#grant(this.#share(source));
   }
 
   /**
-   * Resolves with a release function once a slot is free. The signal aborts the wait (the
-   * handshake's deadline or cancellation), rejecting with the signal's reason.
+   * Resolves with a release function once a slot is free for this source. The signal aborts the
+   * wait (the handshake's deadline or cancellation), rejecting with the signal's reason.
    */
-  acquire(signal: AbortSignal): Promise<() => void> {
+  acquire(source: string, signal: AbortSignal): Promise<() => void> {
     if (signal.aborted) return Promise.reject(abortReason(signal));
-    const release = this.tryAcquire();
+    const release = this.tryAcquire(source);
     if (release !== undefined) return Promise.resolve(release);
+    const share = this.#share(source);
     return new Promise((resolve, reject) => {
       const grant = () => {
         signal.removeEventListener('abort', onAbort);
-        this.#active++;
-        resolve(this.#releaser());
+        resolve(this.#grant(share));
       };
       const onAbort = () => {
-        const i = this.#waiters.indexOf(grant);
-        if (i >= 0) this.#waiters.splice(i, 1);
+        const i = share.waiters.indexOf(grant);
+        if (i >= 0) {
+          share.waiters.splice(i, 1);
+          this.#waiting--;
+          this.#forget(share);
+        }
         reject(abortReason(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.push(grant);
+      share.waiters.push(grant);
+      this.#waiting++;
     });
   }
 
-  #releaser(): () => void {
+  #share(source: string): SourceShare {
+    let share = this.#sources.get(source);
+    if (share === undefined) {
+      share = { source, active: 0, waiters: [], lastGrant: -1 };
+      this.#sources.set(source, share);
+    }
+    return share;
+  }
+
+  #forget(share: SourceShare): void {
+    if (share.active === 0 && share.waiters.length === 0) this.#sources.delete(share.source);
+  }
+
+  #grant(share: SourceShare): () => void {
+    this.#active++;
+    share.active++;
+    share.lastGrant = this.#grants++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#active--;
-      this.#waiters.shift()?.();
+      share.active--;
+      this.#forget(share);
+      this.#next()?.();
     };
+  }
+
+  /** The oldest waiter of the waiting source with the fewest slots, then the least recently served. */
+  #next(): (() => void) | undefined {
+    let best: SourceShare | undefined;
+    for (const share of this.#sources.values()) {
+      if (share.waiters.length === 0) continue;
+      if (
+        best === undefined ||
+        share.active < best.active ||
+        (share.active === best.active && share.lastGrant < best.lastGrant)
+      ) {
+        best = share;
+      }
+    }
+    if (best === undefined) return undefined;
+    this.#waiting--;
+    return best.waiters.shift();
   }
 }
 

@@ -8,24 +8,15 @@
 // RSS_BOUND_MIB; every log line is one of the server's own (timestamp, program name, no control
 // characters) and none was written by the attacker; failures are aggregated, not logged one by one.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Metadata } from '@grpc/grpc-js';
-import { type RunningEmulator, startEmulator } from '@grpc-alts/alts-emulator';
 import { createOtBookingClient } from '@grpc-alts/ot-booking';
-import { CLIENT_SA, SERVER_SA } from './hardening.test.util.js';
+import { SERVER_SA } from './hardening.test.util.js';
 import { clientInitBytes } from './raw-client.test.util.js';
+import { type ServerUnderAttack, startServerUnderAttack } from './server-process.test.util.js';
 
-const SERVER_MAIN = fileURLToPath(new URL('../../../apps/server/dist/main.js', import.meta.url));
 /** Attackers use another loopback source address than the good clients, as another host would. */
 const ATTACKER_ADDRESS = '127.0.0.2';
 const HOLDERS = 100;
@@ -43,8 +34,6 @@ const MAX_FAILURE_LINES = 40;
 const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
 /** Time the server may take past a deadline to close a connection on a loaded machine. */
 const CLOSE_SLACK_MS = 10_000;
-/** The server's 5 s shutdown grace, plus slack for a loaded machine. */
-const SHUTDOWN_LIMIT_MS = 20_000;
 const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ot-booking-server: /;
 const FORGED = 'getBookingInfo from admin@hospital.iam.gserviceaccount.com: patient PT-1 doctor DC-1: ok';
 
@@ -60,50 +49,21 @@ function forgedAlert(): Buffer {
   return Buffer.concat([header, body]);
 }
 
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
 describe('HARDENING 31-33, 37: a server under attack with default limits', () => {
-  let stateDir = '';
-  let emulator: RunningEmulator;
-  let server: ChildProcess;
+  let target: ServerUnderAttack;
   let port = 0;
-  const log: string[] = [];
-  let exited = false;
+  let log: string[] = [];
+  let exited = () => false;
   const attackers = new Set<Socket>();
 
   before(async () => {
-    stateDir = await mkdtemp(join(tmpdir(), 'alts-attack-'));
-    emulator = await startEmulator({ serviceAccount: SERVER_SA, clientServiceAccount: CLIENT_SA, stateDir });
-    server = spawn(
-      process.execPath,
-      [SERVER_MAIN, '--host', '127.0.0.1', '--port', '0', '--handshaker', emulator.address, CLIENT_SA],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    server.once('exit', () => {
-      exited = true;
-    });
-    createInterface({ input: server.stderr as NodeJS.ReadableStream }).on('line', (line) => log.push(line));
-    const [ready] = (await once(
-      createInterface({ input: server.stdout as NodeJS.ReadableStream }),
-      'line',
-    )) as [string];
-    port = Number(/:(\d+)$/.exec(ready)?.[1]);
-    assert.ok(port > 0, `server ready: ${ready}`);
+    target = await startServerUnderAttack('alts-attack-');
+    ({ port, log, exited } = target);
   });
 
   after(async () => {
     for (const socket of attackers) socket.destroy();
-    if (!exited) {
-      server.kill('SIGTERM');
-      const stopped = await Promise.race([once(server, 'exit').then(() => true), sleep(SHUTDOWN_LIMIT_MS)]);
-      if (stopped !== true) server.kill('SIGKILL');
-      assert.equal(stopped, true, `the server exits within ${SHUTDOWN_LIMIT_MS} ms of SIGTERM`);
-    }
-    await emulator.stop();
-    await rm(stateDir, { recursive: true, force: true });
+    await target.stop();
   });
 
   function attacker(): Socket {
@@ -115,10 +75,10 @@ describe('HARDENING 31-33, 37: a server under attack with default limits', () =>
   }
 
   it('keeps serving good clients, stays bounded, and logs nothing an attacker wrote', async () => {
-    const clientInit = await clientInitBytes(emulator.address);
+    const clientInit = await clientInitBytes(target.emulator.address);
     const started = Date.now();
     const attacking = () => Date.now() - started < ATTACK_MS;
-    let maxRss = rssMiB(server.pid as number);
+    let maxRss = target.rssMiB();
     let attacks = 0;
 
     for (let i = 0; i < HOLDERS; i++) attacker().write(clientInit.subarray(0, 1));
@@ -143,7 +103,7 @@ describe('HARDENING 31-33, 37: a server under attack with default limits', () =>
       }),
       every(RESETS_PER_SECOND, () => attacker().write(forgedAlert())),
       every(2, () => {
-        maxRss = Math.max(maxRss, rssMiB(server.pid as number));
+        maxRss = Math.max(maxRss, target.rssMiB());
       }),
     ]);
 
@@ -153,7 +113,7 @@ describe('HARDENING 31-33, 37: a server under attack with default limits', () =>
       while (attacking()) {
         const client = createOtBookingClient(`127.0.0.1:${port}`, {
           targetServiceAccounts: [SERVER_SA],
-          handshakerServiceAddress: emulator.address,
+          handshakerServiceAddress: target.emulator.address,
         });
         const callStarted = Date.now();
         try {
@@ -176,7 +136,7 @@ describe('HARDENING 31-33, 37: a server under attack with default limits', () =>
     })();
     await Promise.all([campaign, good]);
 
-    assert.equal(exited, false, 'the server survived');
+    assert.equal(exited(), false, 'the server survived');
     assert.deepEqual(goodErrors, [], `${goodCalls} good calls succeeded`);
     assert.ok(goodCalls >= 10, `good calls kept going: ${goodCalls}`);
     assert.ok(maxRss < RSS_BOUND_MIB, `server RSS peaked at ${maxRss.toFixed(0)} MiB`);
@@ -184,7 +144,7 @@ describe('HARDENING 31-33, 37: a server under attack with default limits', () =>
     const closeBy = Date.now() + FIRST_MESSAGE_TIMEOUT_MS + CLOSE_SLACK_MS;
     while (attackers.size > 0 && Date.now() < closeBy) await sleep(100);
     assert.equal(attackers.size, 0, `${attackers.size} attacking connections still open`);
-    assert.equal(exited, false);
+    assert.equal(exited(), false);
     const lines = [...log];
     assert.deepEqual(
       lines.filter((line) => !LOG_LINE.test(line) || /[\p{Cc}\u2028\u2029]/u.test(line)),

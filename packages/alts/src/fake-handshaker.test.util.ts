@@ -82,7 +82,6 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
       call.on('data', (req: HandshakerReq) => {
         state.requests.push(req);
         let def: HandshakerResp;
-        let done = false;
         if (req.clientStart) {
           isClient = true;
           expecting = SERVER_FRAME;
@@ -99,7 +98,6 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
             const taken = expecting.length - (consumeNone ? 0 : buffered.length);
             buffered = Buffer.alloc(0);
             if (isClient) {
-              done = true;
               const out = options.clientTrailer
                 ? Buffer.concat([CLIENT_FINISHED, options.clientTrailer])
                 : CLIENT_FINISHED;
@@ -108,7 +106,6 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
               expecting = CLIENT_FINISHED;
               def = ok({ outFrames: SERVER_FRAME, bytesConsumed: taken });
             } else {
-              done = true;
               def = ok({ bytesConsumed: taken, result: result(false) });
             }
           }
@@ -116,10 +113,8 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
         const resp = options.override?.(req, def, index++) ?? def;
         if (resp === 'hang') return;
         call.write(resp);
-        if (resp.result || (resp.status && resp.status.code !== 0)) {
-          done = true;
-        }
-        if (done) call.end();
+        // The service ends the stream after the response that ends the handshake, whoever wrote it.
+        if (resp.result || (resp.status && resp.status.code !== 0)) call.end();
       });
       call.on('end', () => call.end());
     },

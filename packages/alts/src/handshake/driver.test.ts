@@ -15,7 +15,12 @@ import {
   SERVER_FRAME,
   startFakeHandshaker,
 } from '../fake-handshaker.test.util.js';
-import { type HandshakeParams, MAX_FIRST_MESSAGE_BYTES, runHandshake } from './driver.js';
+import {
+  type HandshakeParams,
+  MAX_FIRST_MESSAGE_BYTES,
+  MAX_HANDSHAKER_REQUESTS,
+  runHandshake,
+} from './driver.js';
 import {
   acquireHandshakerChannel,
   type HandshakerChannelRef,
@@ -31,6 +36,16 @@ const FAST_MS = TIMEOUT_MS / 2;
 /** A dripping peer's byte interval, and how long it drips (its first-message deadline). */
 const DRIP_INTERVAL_MS = 10;
 const DRIP_MS = 2_000;
+
+/** A server's deadline for the peer's next message, and for its first message, in the tests below. */
+const PEER_MESSAGE_MS = 1_500;
+const FIRST_MESSAGE_MS = 500;
+
+/** Waits until `condition` holds, failing after 10 s (a loaded machine is slow, not this slow). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1_000 && !condition(); i++) await sleep(10);
+  assert.ok(condition(), `timed out waiting until ${what}`);
+}
 
 /** Every test socket, destroyed after each test so leak checks see only the library's resources. */
 const testSockets: Socket[] = [];
@@ -700,6 +715,123 @@ describe('ALTS handshake driver', () => {
         );
       }
     });
+  });
+
+  it('HARDENING 40: a peer that replays a first message and goes silent keeps its slot only peerMessageTimeoutMs', async () => {
+    await withFake({}, async (fake, ref) => {
+      const limiter = new HandshakeLimiter(1);
+      const [replayer, server] = await socketPair();
+      replayer.on('error', () => {});
+      replayer.write(CLIENT_INIT);
+      const started = performance.now();
+      const stalled = runHandshake(
+        server,
+        params(ref, 'server', { limiter, peerMessageTimeoutMs: PEER_MESSAGE_MS, source: '10.0.0.66' }),
+      );
+      await until(() => fake.requests.length === 1 && limiter.active === 1, 'the server answered the replay');
+      await rejectsWith(stalled, 'HANDSHAKE_TIMEOUT', new RegExp(`within ${PEER_MESSAGE_MS} ms of ours`));
+      assert.ok(performance.now() - started < TIMEOUT_MS, 'it did not wait for the handshake deadline');
+      assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
+      assert.ok(server.destroyed);
+    });
+  });
+
+  it('HARDENING 42: a first message that arrived whole while queued for a slot outlives the first-message deadline', async () => {
+    await withFake({}, async (_fake, ref) => {
+      const limiter = new HandshakeLimiter(1);
+      const busy = limiter.tryAcquire('someone else');
+      const [c, s] = await socketPair();
+      const client = runHandshake(c, params(ref, 'client'));
+      const server = runHandshake(
+        s,
+        params(ref, 'server', { limiter, firstMessageTimeoutMs: FIRST_MESSAGE_MS }),
+      );
+      await until(() => limiter.waiting === 1, 'the server queued for the only slot');
+      await sleep(FIRST_MESSAGE_MS * 2);
+      busy?.();
+      const [clientDone, serverDone] = await Promise.all([client, server]);
+      assert.equal(serverDone.context.peerServiceAccount, 'client@test.iam.gserviceaccount.com');
+      assert.equal(clientDone.context.peerServiceAccount, 'server@test.iam.gserviceaccount.com');
+    });
+  });
+
+  it('HARDENING 41: a connection closed to admit another fails with that reason, and leaves the queue at once', async () => {
+    await withFake({}, async (_fake, ref) => {
+      const limiter = new HandshakeLimiter(1);
+      const busy = limiter.tryAcquire('someone else');
+      const [peer, s] = await socketPair();
+      peer.on('error', () => {});
+      peer.write(CLIENT_INIT);
+      const queued = runHandshake(s, params(ref, 'server', { limiter }));
+      await until(() => limiter.waiting === 1, 'the server queued for the only slot');
+      s.destroy(new AltsError('CONNECTION_REFUSED', 'connection closed to admit another: test'));
+      await rejectsWith(queued, 'CONNECTION_REFUSED', /closed to admit another: test/);
+      assert.deepEqual([limiter.active, limiter.waiting], [1, 0]);
+      busy?.();
+    });
+  });
+
+  it('HARDENING 43: a peer dripping a later message costs a few handshaker requests and meets the message deadline', async () => {
+    await withFake(
+      {
+        override: (req) =>
+          req.next
+            ? {
+                outFrames: Buffer.alloc(0),
+                bytesConsumed: req.next.inBytes.length,
+                result: undefined,
+                status: { code: 0, details: '' },
+              }
+            : undefined,
+      },
+      async (fake, ref) => {
+        const [c, s] = await socketPair();
+        c.on('error', () => {});
+        c.write(CLIENT_INIT);
+        const failing = runHandshake(s, params(ref, 'server', { peerMessageTimeoutMs: DRIP_MS }));
+        await until(() => fake.requests.length === 1, 'the server answered the first message');
+        let dripped = 0;
+        const drip = setInterval(() => c.write(Buffer.from([dripped++ & 0xff])), DRIP_INTERVAL_MS);
+        try {
+          await rejectsWith(failing, 'HANDSHAKE_TIMEOUT', /no complete handshake message within/);
+        } finally {
+          clearInterval(drip);
+        }
+        assert.ok(dripped > 50, `the peer dripped ${dripped} bytes`);
+        assert.ok(
+          fake.requests.length <= 12,
+          `${fake.requests.length} handshaker requests for ${dripped} bytes`,
+        );
+      },
+    );
+  });
+
+  it(`HARDENING 43: a handshake that never ends is refused after ${MAX_HANDSHAKER_REQUESTS} handshaker requests`, async () => {
+    await withFake(
+      {
+        override: (req) =>
+          req.next
+            ? {
+                outFrames: Buffer.from('more?'),
+                bytesConsumed: req.next.inBytes.length,
+                result: undefined,
+                status: { code: 0, details: '' },
+              }
+            : undefined,
+      },
+      async (fake, ref) => {
+        const [c, s] = await socketPair();
+        c.on('error', () => {});
+        c.on('data', () => c.write('yes'));
+        c.write(CLIENT_INIT);
+        await rejectsWith(
+          runHandshake(s, params(ref, 'server')),
+          'CONNECTION_REFUSED',
+          /more than 32 handshaker requests/,
+        );
+        assert.equal(fake.requests.length, MAX_HANDSHAKER_REQUESTS);
+      },
+    );
   });
 
   it('HARDENING 26: no handles, timers or streams are left after the failures above', async () => {

@@ -72,7 +72,9 @@ export class UnauthenticatedConnections {
     const fromSource = this.#bySource.get(source)?.size ?? 0;
     if (fromSource >= this.maxPerSource) {
       return {
-        refused: `${fromSource} connections from ${source} are already handshaking (limit ${this.maxPerSource})`,
+        refused:
+          `${fromSource} connections from ${source} are already handshaking ` +
+          `(limit ${this.maxPerSource})`,
       };
     }
     if (this.#total >= this.maxTotal && !this.#evictForNewcomer(source, fromSource)) {

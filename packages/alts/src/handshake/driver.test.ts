@@ -40,6 +40,8 @@ const DRIP_MS = 2_000;
 /** A server's deadline for the peer's next message, and for its first message, in the tests below. */
 const PEER_MESSAGE_MS = 1_500;
 const FIRST_MESSAGE_MS = 500;
+/** The limiter's idle grace in the preemption test. */
+const PREEMPT_IDLE_MS = 300;
 
 /** Waits until `condition` holds, failing after 10 s (a loaded machine is slow, not this slow). */
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -736,6 +738,24 @@ describe('ALTS handshake driver', () => {
     });
   });
 
+  it('HARDENING 40: while a good handshake waits for the only slot, a silent replayer keeps it no longer than the idle grace', async () => {
+    await withFake({}, async (fake, ref) => {
+      const limiter = new HandshakeLimiter(1, PREEMPT_IDLE_MS);
+      const [replayer, replayed] = await socketPair();
+      replayer.on('error', () => {});
+      replayer.write(CLIENT_INIT);
+      const stalled = runHandshake(replayed, params(ref, 'server', { limiter, source: '10.0.0.66' }));
+      await until(() => fake.requests.length === 1 && limiter.active === 1, 'the server answered the replay');
+      const [c, s] = await socketPair();
+      const good = Promise.all([
+        runHandshake(c, params(ref, 'client')),
+        runHandshake(s, params(ref, 'server', { limiter, source: '10.0.0.1' })),
+      ]);
+      await rejectsWith(stalled, 'HANDSHAKE_TIMEOUT', /while other handshakes waited for a slot/);
+      assert.equal((await good).length, 2);
+    });
+  });
+
   it('HARDENING 42: a first message that arrived whole while queued for a slot outlives the first-message deadline', async () => {
     await withFake({}, async (_fake, ref) => {
       const limiter = new HandshakeLimiter(1);
@@ -748,7 +768,7 @@ describe('ALTS handshake driver', () => {
       );
       await until(() => limiter.waiting === 1, 'the server queued for the only slot');
       await sleep(FIRST_MESSAGE_MS * 2);
-      busy?.();
+      busy?.release();
       const [clientDone, serverDone] = await Promise.all([client, server]);
       assert.equal(serverDone.context.peerServiceAccount, 'client@test.iam.gserviceaccount.com');
       assert.equal(clientDone.context.peerServiceAccount, 'server@test.iam.gserviceaccount.com');
@@ -767,7 +787,7 @@ describe('ALTS handshake driver', () => {
       s.destroy(new AltsError('CONNECTION_REFUSED', 'connection closed to admit another: test'));
       await rejectsWith(queued, 'CONNECTION_REFUSED', /closed to admit another: test/);
       assert.deepEqual([limiter.active, limiter.waiting], [1, 0]);
-      busy?.();
+      busy?.release();
     });
   });
 

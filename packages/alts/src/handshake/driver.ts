@@ -17,7 +17,7 @@ import { AltsError, quoteUntrusted } from '../errors.js';
 import { trace } from '../trace.js';
 import { HandshakerStream } from './handshaker-client.js';
 import { canonicalSet, serviceAccountIn } from './identity.js';
-import { abortReason, type HandshakeLimiter } from './limiter.js';
+import { abortReason, type HandshakeLimiter, type Slot } from './limiter.js';
 import { type ValidatedResult, validateResult } from './result.js';
 import { HANDSHAKE_READ_LIMIT, type ReadDeadline, SocketReader } from './socket-reader.js';
 
@@ -155,7 +155,7 @@ class Handshake {
   readonly #reader: SocketReader;
   readonly #timer: NodeJS.Timeout;
   #stream: HandshakerStream | undefined;
-  #release: (() => void) | undefined;
+  #slot: Slot | undefined;
   #alert: Buffer | undefined;
   // The first reason to stop wins: deadline, cancellation, the peer or the handshaker failing.
   // A plain field, not an AbortController: a signal and its listeners per handshake cost CPU on
@@ -196,7 +196,7 @@ class Handshake {
       for (;;) {
         const result = step.resp.result;
         if (result !== undefined) return this.#finish(result, step);
-        step = await this.#nextMessage(step.extra);
+        step = await this.#nextMessage(step);
       }
     } catch (err) {
       const error =
@@ -214,7 +214,7 @@ class Handshake {
       clearTimeout(this.#timer);
       this.#p.signal?.removeEventListener('abort', this.#onCancel);
       this.#stream?.close({ cancel: false });
-      this.#release?.();
+      this.#slot?.release();
     }
   }
 
@@ -234,22 +234,25 @@ class Handshake {
       if (sent.length > MAX_FIRST_MESSAGE_BYTES) {
         throw new AltsError(
           'CONNECTION_REFUSED',
-          `the peer's first handshake message is not complete after ${sent.length} bytes (limit ${MAX_FIRST_MESSAGE_BYTES})`,
+          `the peer's first handshake message is not complete after ${sent.length} bytes ` +
+            `(limit ${MAX_FIRST_MESSAGE_BYTES})`,
         );
       }
     }
   }
 
-  /** Waits for the peer's next handshake bytes and hands them, after any unconsumed ones, to the handshaker. */
-  async #nextMessage(extra: Buffer): Promise<Step> {
-    const received = await this.#readPeer(this.#peerMessageDeadline());
-    const sent = extra.length > 0 ? Buffer.concat([extra, received]) : received;
-    const step = await this.#roundTrip(nextRequest(sent, performance.now() - this.#lastWrite), sent);
+  /**
+   * Waits for the peer's next bytes and hands them, after any unconsumed ones, to the handshaker.
+   * A server's slot is idle meanwhile: the limiter may end a peer that keeps it idle under load.
+   */
+  async #nextMessage(previous: Step): Promise<Step> {
+    if (this.#p.side === 'server') this.#slot?.idle(this.#preempt);
     // The handshaker wants more of a message that arrived in pieces: let the rest gather first.
-    if (step.resp.result === undefined && step.resp.outFrames.length === 0) {
-      await this.#pause(this.#peerMessageDeadline()?.ms);
-    }
-    return step;
+    if (previous.resp.outFrames.length === 0) await this.#pause(this.#peerMessageDeadline()?.ms);
+    const received = await this.#readPeer(this.#peerMessageDeadline());
+    this.#slot?.busy();
+    const sent = previous.extra.length > 0 ? Buffer.concat([previous.extra, received]) : received;
+    return this.#roundTrip(nextRequest(sent, performance.now() - this.#lastWrite), sent);
   }
 
   /** One request and its response under a slot: validated, and its out_frames written to the peer. */
@@ -258,7 +261,8 @@ class Handshake {
     if (++this.#requests > MAX_HANDSHAKER_REQUESTS) {
       throw new AltsError(
         'CONNECTION_REFUSED',
-        `the peer's handshake took more than ${MAX_HANDSHAKER_REQUESTS} handshaker requests (messages in too many pieces)`,
+        `the peer's handshake took more than ${MAX_HANDSHAKER_REQUESTS} handshaker requests ` +
+          '(messages in too many pieces)',
       );
     }
     this.#stream ??= new HandshakerStream(
@@ -282,7 +286,8 @@ class Handshake {
       if (resp.outFrames.length > 0) this.#alert = resp.outFrames;
       throw new AltsError(
         'HANDSHAKER_ERROR',
-        `the ALTS handshaker service refused the ${this.#who}: ${quoteUntrusted(resp.status.details) || `status ${resp.status.code}`}`,
+        `the ALTS handshaker service refused the ${this.#who}: ` +
+          (quoteUntrusted(resp.status.details) || `status ${resp.status.code}`),
       );
     }
     if (resp.outFrames.length > 0) {
@@ -291,7 +296,8 @@ class Handshake {
       this.#retries = 0;
     }
     trace(
-      `${this.#who}: response out_frames=${resp.outFrames.length}B consumed=${resp.bytesConsumed}B result=${resp.result !== undefined}`,
+      `${this.#who}: response out_frames=${resp.outFrames.length}B consumed=${resp.bytesConsumed}B ` +
+        `result=${resp.result !== undefined}`,
     );
     const extra = sent.subarray(resp.bytesConsumed);
     if (resp.result === undefined && extra.length > MAX_PENDING_HANDSHAKE_BYTES) {
@@ -307,15 +313,15 @@ class Handshake {
   async #acquireSlot(): Promise<void> {
     this.#throwIfAborted();
     const source = this.#p.source ?? '';
-    this.#release ??=
+    this.#slot ??=
       this.#p.limiter.tryAcquire(source) ?? (await this.#p.limiter.acquire(source, this.#waitSignal()));
     this.#throwIfAborted();
   }
 
   /** Gives back the slot and the stream while the peer finishes its first message. */
   #dropSlotAndStream(): void {
-    this.#release?.();
-    this.#release = undefined;
+    this.#slot?.release();
+    this.#slot = undefined;
     this.#stream?.close({ cancel: false });
     this.#stream = undefined;
   }
@@ -384,11 +390,24 @@ class Handshake {
     const leftover = unread.length > 0 ? Buffer.concat([extra, unread]) : Buffer.from(extra);
     const durationMs = performance.now() - this.#started;
     trace(
-      `${this.#who}: done in ${durationMs.toFixed(1)} ms, peer=${quoteUntrusted(validated.context.peerServiceAccount)} ` +
-        `local=${quoteUntrusted(validated.context.localServiceAccount)} peer_max_frame_size=${validated.peerMaxFrameSize}`,
+      `${this.#who}: done in ${durationMs.toFixed(1)} ms, ` +
+        `peer=${quoteUntrusted(validated.context.peerServiceAccount)} ` +
+        `local=${quoteUntrusted(validated.context.localServiceAccount)} ` +
+        `peer_max_frame_size=${validated.peerMaxFrameSize}`,
     );
     return { ...validated, leftover, durationMs };
   }
+
+  /** Ends a server handshake whose peer kept its slot idle while others waited (the limiter decides). */
+  readonly #preempt = () =>
+    this.#abort(
+      new AltsError(
+        'HANDSHAKE_TIMEOUT',
+        `the peer sent no handshake message within ${this.#p.limiter.preemptIdleAfterMs} ms of ours ` +
+          'while other handshakes waited for a slot',
+      ),
+      false,
+    );
 
   readonly #onCancel = () => this.#abort(abortReason(this.#p.signal as AbortSignal), true);
 

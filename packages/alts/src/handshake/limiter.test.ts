@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AltsError } from '../errors.js';
 import { HandshakeLimiter } from './limiter.js';
+
+/** The limiter's idle grace in these tests. */
+const PREEMPT_MS = 100;
 
 /** A signal that never aborts, shared by many waits as a server's lifetime signal is. */
 function unbounded(): AbortSignal {
@@ -39,12 +43,12 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
       return release;
     });
     assert.deepEqual([limiter.active, limiter.waiting], [2, 51]);
-    held[0]?.();
+    held[0]?.release();
     const releaseNewcomer = await newcomer;
     assert.deepEqual(granted, ['newcomer']);
-    releaseNewcomer();
-    held[1]?.();
-    for (const wait of flood.slice(0, 2)) (await wait)();
+    releaseNewcomer.release();
+    held[1]?.release();
+    for (const wait of flood.slice(0, 2)) (await wait).release();
     assert.deepEqual(granted.slice(0, 3), ['newcomer', 'attacker', 'attacker']);
   });
 
@@ -56,24 +60,68 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
     const b = limiter.tryAcquire('b');
     const granted: string[] = [];
     const waits = [...queue(limiter, 'a', 2, granted, never), ...queue(limiter, 'c', 2, granted, never)];
-    b?.();
+    b?.release();
     await waits[2];
-    a?.();
+    a?.release();
     await waits[0];
     assert.deepEqual(granted, ['c', 'a'], 'c (0 slots) first; then a (1 slot) over c (1 slot, served later)');
   });
 
   it('an aborted wait leaves the queue and takes no slot; counts return to zero', async () => {
     const limiter = new HandshakeLimiter(1);
-    const release = limiter.tryAcquire('x');
+    const held = limiter.tryAcquire('x');
     const abort = new AbortController();
     const waiting = limiter.acquire('y', abort.signal);
     abort.abort(new AltsError('HANDSHAKE_TIMEOUT', 'deadline'));
     await assert.rejects(waiting, { code: 'HANDSHAKE_TIMEOUT' });
     assert.deepEqual([limiter.active, limiter.waiting], [1, 0]);
-    release?.();
-    release?.();
+    held?.release();
+    held?.release();
     assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
     assert.ok(limiter.tryAcquire('y'));
+  });
+
+  it('while others wait, a holder idle for its peer past preemptIdleAfterMs is ended, longest idle first', async () => {
+    const limiter = new HandshakeLimiter(2, PREEMPT_MS);
+    const ended: string[] = [];
+    const first = limiter.tryAcquire('replayer');
+    const second = limiter.tryAcquire('replayer');
+    first?.idle(() => {
+      ended.push('first');
+      first.release();
+    });
+    second?.idle(() => {
+      ended.push('second');
+      second.release();
+    });
+    await sleep(PREEMPT_MS * 2);
+    assert.deepEqual(ended, [], 'nobody waits: idle holders keep their slots');
+    const newcomer = await limiter.acquire('newcomer', unbounded());
+    assert.deepEqual(ended, ['first'], 'one waiter ends one holder, the longest idle');
+    newcomer.release();
+    second?.release();
+    assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
+  });
+
+  it('a holder whose peer answered (busy) is never preempted; one idle later is, once due', async () => {
+    const limiter = new HandshakeLimiter(1, PREEMPT_MS);
+    const holder = limiter.tryAcquire('peer');
+    let preempted = 0;
+    holder?.idle(() => preempted++);
+    holder?.busy();
+    const waiting = limiter.acquire('newcomer', unbounded());
+    await sleep(PREEMPT_MS * 2);
+    assert.equal(preempted, 0);
+    holder?.idle(() => {
+      preempted++;
+      holder.release();
+    });
+    const started = performance.now();
+    // The limiter's timers are unref'd (it never keeps a process alive); a real waiter has a socket.
+    const keepAlive = setTimeout(() => undefined, PREEMPT_MS * 100);
+    (await waiting).release();
+    clearTimeout(keepAlive);
+    assert.equal(preempted, 1);
+    assert.ok(performance.now() - started >= PREEMPT_MS - 5, 'preempted only once due');
   });
 });

@@ -5,6 +5,27 @@ import { maxConcurrentHandshakes } from './config.js';
 /** The source every handshake counts under when the caller names none (the client side). */
 const ANY_SOURCE = '';
 
+/**
+ * How long a slot holder may wait for its peer while other handshakes wait for a slot. A
+ * legitimate peer answers within its round trip plus one to its own handshaker (milliseconds on
+ * one network, a few hundred across continents); a peer that replayed a captured first message
+ * never answers, and under load it must not keep a slot for its whole message deadline.
+ */
+export const DEFAULT_PREEMPT_IDLE_AFTER_MS = 1_000;
+
+/** A handshake slot, held from the first handshaker request until the handshake ends. */
+export interface Slot {
+  /** Gives the slot back; later calls do nothing. */
+  release(): void;
+  /**
+   * The handshake now waits for its peer. While others wait for a slot and this one has waited
+   * `preemptIdleAfterMs`, `preempt` is called: it must end the handshake (and so release).
+   */
+  idle(preempt: () => void): void;
+  /** The peer answered: the handshake works again and cannot be preempted. */
+  busy(): void;
+}
+
 /** One source's share of the limiter: the slots it holds and its handshakes waiting, oldest first. */
 interface SourceShare {
   readonly source: string;
@@ -14,20 +35,34 @@ interface SourceShare {
   lastGrant: number;
 }
 
+interface Idle {
+  since: number;
+  preempt: () => void;
+}
+
 /**
  * A counting semaphore whose queue is fair across sources: handshakes past the limit wait for a
  * slot (grpc-go blocks in Acquire, C-core and java queue) instead of failing, and a freed slot
  * goes to the waiting source that holds the fewest slots, ties to the one served least recently.
- * A source flooding the queue then delays only itself: a newcomer is served next, however many
- * handshakes other sources have waiting (docs/hardening.md 40).
+ * A source flooding the queue then delays only itself, and while anyone waits, holders that sit
+ * idle waiting for their peer longer than `preemptIdleAfterMs` are ended, longest idle first
+ * (docs/hardening.md 40).
  */
 export class HandshakeLimiter {
   #active = 0;
   #waiting = 0;
   #grants = 0;
+  /** Preempted slots not yet released: each already stands for one waiter. */
+  #preempting = 0;
   readonly #sources = new Map<string, SourceShare>();
+  /** Holders waiting for their peer, longest idle first (a Map keeps insertion order). */
+  readonly #idle = new Map<object, Idle>();
+  #recheck: NodeJS.Timeout | undefined;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly preemptIdleAfterMs: number = DEFAULT_PREEMPT_IDLE_AFTER_MS,
+  ) {}
 
   /** Handshakes holding a slot now. */
   get active(): number {
@@ -43,19 +78,19 @@ export class HandshakeLimiter {
    * Takes a free slot at once, or returns undefined when all are taken (then {@link acquire}
    * queues). Slots only free up by going to a waiter, so a free one means nobody waits.
    */
-  tryAcquire(source: string = ANY_SOURCE): (() => void) | undefined {
+  tryAcquire(source: string = ANY_SOURCE): Slot | undefined {
     if (this.#active >= this.limit) return undefined;
     return this.#grant(this.#share(source));
   }
 
   /**
-   * Resolves with a release function once a slot is free for this source. The signal aborts the
-   * wait (the handshake's deadline or cancellation), rejecting with the signal's reason.
+   * Resolves with a slot once one is free for this source. The signal aborts the wait (the
+   * handshake's deadline or cancellation), rejecting with the signal's reason.
    */
-  acquire(source: string, signal: AbortSignal): Promise<() => void> {
+  acquire(source: string, signal: AbortSignal): Promise<Slot> {
     if (signal.aborted) return Promise.reject(abortReason(signal));
-    const release = this.tryAcquire(source);
-    if (release !== undefined) return Promise.resolve(release);
+    const slot = this.tryAcquire(source);
+    if (slot !== undefined) return Promise.resolve(slot);
     const share = this.#share(source);
     return new Promise((resolve, reject) => {
       const grant = () => {
@@ -74,6 +109,7 @@ export class HandshakeLimiter {
       signal.addEventListener('abort', onAbort, { once: true });
       share.waiters.push(grant);
       this.#waiting++;
+      this.#relieve();
     });
   }
 
@@ -90,19 +126,61 @@ export class HandshakeLimiter {
     if (share.active === 0 && share.waiters.length === 0) this.#sources.delete(share.source);
   }
 
-  #grant(share: SourceShare): () => void {
+  #grant(share: SourceShare): Slot {
     this.#active++;
     share.active++;
     share.lastGrant = this.#grants++;
+    const key = {};
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#active--;
-      share.active--;
-      this.#forget(share);
-      this.#next()?.();
+    let preempted = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#idle.delete(key);
+        if (preempted) this.#preempting--;
+        this.#active--;
+        share.active--;
+        this.#forget(share);
+        this.#next()?.();
+      },
+      idle: (preempt) => {
+        if (released || preempted) return;
+        this.#idle.set(key, {
+          since: performance.now(),
+          preempt: () => {
+            preempted = true;
+            preempt();
+          },
+        });
+        this.#relieve();
+      },
+      busy: () => {
+        this.#idle.delete(key);
+      },
     };
+  }
+
+  /**
+   * While more handshakes wait than preempted slots are coming free, ends the holders idle past
+   * `preemptIdleAfterMs`, longest idle first, and checks again when the next one will be.
+   */
+  #relieve(): void {
+    clearTimeout(this.#recheck);
+    this.#recheck = undefined;
+    const now = performance.now();
+    for (const [key, idle] of this.#idle) {
+      if (this.#waiting <= this.#preempting) return;
+      const due = idle.since + this.preemptIdleAfterMs - now;
+      if (due > 0) {
+        this.#recheck = setTimeout(() => this.#relieve(), due);
+        this.#recheck.unref();
+        return;
+      }
+      this.#idle.delete(key);
+      this.#preempting++;
+      idle.preempt();
+    }
   }
 
   /** The oldest waiter of the waiting source with the fewest slots, then the least recently served. */

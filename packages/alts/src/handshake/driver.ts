@@ -172,7 +172,9 @@ class Handshake {
     this.#socket = socket;
     this.#p = p;
     this.#who = p.side === 'client' ? `client handshake to ${p.targetName ?? '?'}` : 'server handshake';
-    this.#reader = new SocketReader(socket, (error) => this.#abort(error, false));
+    // A peer that closes or is evicted ends our waits for a slot or a pause at once; a round trip
+    // in flight still completes, and the next read reports the failure.
+    this.#reader = new SocketReader(socket, (error) => this.#waitAbort?.abort(error));
     this.#timer = setTimeout(
       () =>
         this.#abort(
@@ -367,7 +369,14 @@ class Handshake {
   /** A growing pause, never past what is left of the peer's deadline. */
   async #pause(leftMs: number | undefined): Promise<void> {
     const ms = Math.min(INCOMPLETE_RETRY_MS * 2 ** this.#retries++, leftMs ?? Number.POSITIVE_INFINITY);
-    if (ms > 0) await sleep(ms, undefined, { signal: this.#waitSignal() });
+    // Once the peer is gone no more bytes come: the read that follows returns what arrived, or why not.
+    if (ms <= 0 || this.#reader.failure !== undefined) return;
+    try {
+      await sleep(ms, undefined, { signal: this.#waitSignal() });
+    } catch (err) {
+      if (this.#abortedBy !== undefined) throw this.#abortedBy;
+      if (this.#reader.failure === undefined) throw err;
+    }
   }
 
   #finish(result: HandshakerResult, { extra }: Step): HandshakeOutcome {
@@ -433,7 +442,8 @@ class Handshake {
   /** A signal for the waits that take one (a queued slot, a retry pause), made on first need. */
   #waitSignal(): AbortSignal {
     this.#waitAbort ??= new AbortController();
-    if (this.#abortedBy !== undefined) this.#waitAbort.abort(this.#abortedBy);
+    const reason = this.#abortedBy ?? this.#reader.failure;
+    if (reason !== undefined) this.#waitAbort.abort(reason);
     return this.#waitAbort.signal;
   }
 }

@@ -58,9 +58,9 @@ export class SocketReader {
     socket.resume();
   }
 
-  /** Bytes received and not yet read. */
-  get buffered(): number {
-    return this.#buffered;
+  /** The first failure (EOF, socket error, fail()), if any. */
+  get failure(): AltsError | undefined {
+    return this.#failure;
   }
 
   /**

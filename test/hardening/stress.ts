@@ -1,7 +1,8 @@
 // `npm run test:stress`: the long run of issue 10. Runs, in order:
 //   1. the three fuzzers with a shared seed and ≥ 1 000 000 cases in total (child processes, in
 //      parallel): record layer 60 %, handshake driver 10 %, emulator 30 % of STRESS_FUZZ_CASES;
-//   2. the hostile-clients test with a 1 100-connect handshake flood, and the handshaker faults test;
+//   2. the hostile-clients test with a 1 100-connect handshake flood, the handshaker faults test, and
+//      the availability attacks at AVAILABILITY_ATTACK_MS each (default here 60 s);
 //   3. the soak: SOAK_RPCS (default 100 000) RPCs over 20 channels with reconnects and a server
 //      restart in the middle (in this process);
 // then prints ONE summary line and exits non-zero if any invariant failed. Each printed invariant
@@ -9,7 +10,8 @@
 // ResponseLedger, shown to fire on a real duplicate by soak.test.ts), and good_errors=0 counts only
 // when good clients did call during the flood.
 // Knobs: FUZZ_SEED (default random, printed), STRESS_FUZZ_CASES (default 1 000 000, at least
-// 1 000), SOAK_RPCS (default 100 000, at least 1 000). A watchdog stops everything after 19 minutes.
+// 1 000), SOAK_RPCS (default 100 000, at least 1 000), AVAILABILITY_ATTACK_MS (default 60 000).
+// A watchdog stops everything after 30 minutes.
 // Child output goes to a log file named at the start; failing children's tails are printed.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -21,13 +23,14 @@ import { envInt, fuzzSeed } from '@grpc-alts/test-support/fuzz';
 import { runSoak } from './soak.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const WATCHDOG_MS = 19 * 60_000;
+const WATCHDOG_MS = 30 * 60_000;
 /** Past Node's 1 000 invalid HTTP/2 frames per session (see FLOOD in hostile.test.ts). */
 const HOSTILE_FLOOD = 1_100;
 
 const seed = fuzzSeed();
 const fuzzCases = envInt('STRESS_FUZZ_CASES', 1_000_000, 1_000, 50_000_000);
 const soakRpcs = envInt('SOAK_RPCS', 100_000, 1_000, 10_000_000);
+const availabilityMs = envInt('AVAILABILITY_ATTACK_MS', 60_000, 2_000, 600_000);
 
 const work = await mkdtemp(join(tmpdir(), 'alts-stress-'));
 const logFile = join(work, 'stress.log');
@@ -109,9 +112,20 @@ const faultsCode = await runTestFile('test/dist/hardening/faults.test.js', {
   HARDENING_REPORT: hardeningReport,
 });
 if (faultsCode !== 0) failures.push('handshaker faults');
+const availabilityCode = await runTestFile('test/dist/hardening/availability.test.js', {
+  AVAILABILITY_ATTACK_MS: String(availabilityMs),
+  HARDENING_REPORT: hardeningReport,
+});
+if (availabilityCode !== 0) failures.push('availability under attack');
 const figures = readLines(hardeningReport);
 const hostile = figures.find((f) => f.suite === 'hostile');
 const faults = figures.find((f) => f.suite === 'faults');
+const attacks = figures.filter((f) => f.suite === 'availability');
+const goodUnderAttack = attacks.map((f) => `${f.attack}:${f.goodCalls}/${f.goodTried},worst_${f.worstMs}ms`);
+if (attacks.length === 0) failures.push('the availability attacks reported nothing');
+for (const f of attacks) {
+  if (f.goodCalls !== f.goodTried) failures.push(`good calls failed under ${f.attack}: ${f.goodCalls}/${f.goodTried}`);
+}
 
 // 3. Soak.
 say(`soak: ${soakRpcs} RPCs over 20 channels`);
@@ -157,6 +171,7 @@ const summary = [
   `hostile_connections=${hostile?.hostileConnections ?? 'n/a'}`,
   `good_calls=${hostile?.goodCalls ?? 'n/a'}`,
   `good_errors=${hostile?.goodErrors ?? 'n/a'}`,
+  `good_under_attack=${goodUnderAttack.join(';') || 'n/a'}`,
   `soak_rpcs=${soak.answered}/${soak.rpcs}`,
   `soak_retries=${soak.retries}`,
   `lost_responses=${soak.lost}`,

@@ -33,8 +33,9 @@ export const ALTS_ERROR_STATUS = {
   /** The connection ended inside a record. */
   TRUNCATED: status.UNAVAILABLE,
   /**
-   * The server refused a connection before authenticating it: too many connections handshaking
-   * (in total or from its address), or a first handshake message past the size bound.
+   * The connection was refused before it was authenticated: too many connections handshaking
+   * (in total or from its address), a first handshake message past the size bound, or a peer
+   * whose first bytes show it speaks another protocol (HTTP/2 without ALTS, TLS, HTTP/1).
    */
   CONNECTION_REFUSED: status.UNAVAILABLE,
   /** A bug in this library: an error nobody expected, with the original as `cause`. */

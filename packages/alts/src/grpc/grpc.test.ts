@@ -7,6 +7,8 @@ import {
   credentials,
   Metadata,
   makeGenericClientConstructor,
+  Server,
+  ServerCredentials,
   type ServiceDefinition,
   type ServiceError,
   status,
@@ -311,6 +313,41 @@ describe('ALTS for grpc-js', () => {
     const err = await callError(unary(client, Buffer.from('x'), new Metadata(), 3_000));
     assert.equal(err.code, status.UNAVAILABLE);
     assert.match(err.details, /is not a target identity/);
+  });
+
+  it('issue 21 finding 4: a plaintext grpc-js client: the server says the client does not speak ALTS (HTTP/2 preface)', async () => {
+    const failures: AltsError[] = [];
+    const { port } = await startServer(0, { onHandshakeFailure: (error) => failures.push(error) });
+    const plaintext = new EchoClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    clients.push(plaintext);
+    const err = await callError(unary(plaintext, Buffer.from('x'), new Metadata(), 3_000));
+    assert.equal(err.code, status.UNAVAILABLE);
+    assert.ok(failures.length > 0, 'the server reported the failed handshake');
+    assert.equal(failures[0]?.code, 'CONNECTION_REFUSED');
+    assert.match(
+      failures[0]?.message ?? '',
+      /the client does not speak ALTS, its first bytes are an HTTP\/2 client preface \(a plaintext gRPC or HTTP\/2 client\); give it ALTS channel credentials/,
+    );
+  });
+
+  it('issue 21 finding 4: an ALTS client against a plaintext grpc-js server is told the server does not speak ALTS', async () => {
+    const plain = new Server();
+    plain.addService(EchoService, echoImpl());
+    const port = await new Promise<number>((resolve, reject) =>
+      plain.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    try {
+      const err = await callError(unary(newClient(port), Buffer.from('x'), new Metadata(), 3_000));
+      assert.equal(err.code, status.UNAVAILABLE);
+      assert.match(
+        err.details,
+        /the server does not speak ALTS, its first bytes are an HTTP\/2 SETTINGS frame \(a plaintext gRPC or HTTP\/2 server\); call it with the credentials it serves/,
+      );
+    } finally {
+      plain.forceShutdown();
+    }
   });
 
   it('composed call credentials reach the server', async () => {

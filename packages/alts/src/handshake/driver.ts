@@ -17,6 +17,7 @@ import { trace } from '../trace.js';
 import { HandshakerStream } from './handshaker-client.js';
 import { canonicalSet, serviceAccountIn } from './identity.js';
 import { abortReason, type HandshakeLimiter } from './limiter.js';
+import { nonAltsPeerError } from './peer-protocol.js';
 import { type ValidatedResult, validateResult } from './result.js';
 import { HANDSHAKE_READ_LIMIT, SocketReader } from './socket-reader.js';
 
@@ -189,8 +190,15 @@ export async function runHandshake(socket: Socket, p: HandshakeParams): Promise<
     let lastWrite = performance.now();
     let extra: Buffer = Buffer.alloc(0);
     let resp: HandshakerResp;
+    // The peer's first bytes say whether it speaks ALTS at all (peer-protocol.ts).
+    let peerChecked = false;
     for (;;) {
       aborted();
+      if (!peerChecked && sent.length > 0) {
+        peerChecked = firstMessageComplete;
+        const notAlts = nonAltsPeerError(p.side, who, sent);
+        if (notAlts) throw notAlts;
+      }
       release ??= p.limiter.tryAcquire() ?? (await p.limiter.acquire(waitSignal()));
       aborted();
       stream ??= new HandshakerStream(p.client, new Date(callDeadline), p.handshakerAddress, (error) => {

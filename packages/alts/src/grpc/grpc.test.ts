@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -347,6 +349,43 @@ describe('ALTS for grpc-js', () => {
       );
     } finally {
       plain.forceShutdown();
+    }
+  });
+
+  it('issue 21 finding 5: a server that accepts TCP and never answers: the call fails naming the silent side', async () => {
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket.on('error', () => {})));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const silentAddress = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    // The documented way: a handshake deadline shorter than the call's, so the handshake's reason
+    // reaches the call instead of grpc-js's "Deadline exceeded ... Waiting for LB pick".
+    const handshakeTimeoutMs = 1_500;
+    try {
+      const toSilentServer = newClient(Number(silentAddress.split(':')[1]), { handshakeTimeoutMs });
+      const err = await callError(unary(toSilentServer, Buffer.from('x'), new Metadata(), 20_000));
+      assert.equal(err.code, status.UNAVAILABLE);
+      assert.match(
+        err.details,
+        /the ALTS client handshake to 127\.0\.0\.1:\d+ did not finish within 1500 ms: the server accepted the connection but never answered its first handshake message; is an ALTS server listening there, and is its handshaker up\?/,
+      );
+      const { port } = await startServer();
+      const silentHandshaker = newClient(port, {
+        handshakeTimeoutMs,
+        handshakerServiceAddress: silentAddress,
+      });
+      const viaSilent = await callError(unary(silentHandshaker, Buffer.from('x'), new Metadata(), 20_000));
+      assert.equal(viaSilent.code, status.UNAVAILABLE);
+      assert.match(
+        viaSilent.details,
+        new RegExp(
+          `did not finish within 1500 ms: nothing was sent to the server: the handshaker service at ${silentAddress} did not answer in time`,
+        ),
+      );
+    } finally {
+      for (const c of clients.splice(-2)) c.close();
+      silent.close();
+      for (const socket of accepted) socket.destroy();
     }
   });
 

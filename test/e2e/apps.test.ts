@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -158,6 +159,28 @@ describe('OT booking apps end to end (processes)', () => {
       /^UNAVAILABLE: the ALTS handshaker service at 127\.0\.0\.1:1 failed: connect ECONNREFUSED 127\.0\.0\.1:1; start one there \(npx alts-emulator --listen /,
     );
     assert.doesNotMatch(r.stderr, /Resolution note|No connection established|AltsError|\[[A-Z_]+\]/);
+  });
+
+  it('issue 21 finding 5: a server that accepts TCP and never answers: one line saying the handshake got no answer', async () => {
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket.on('error', () => {})));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const address = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const r = await client('--timeout', '3', address, SERVER_SA);
+      assert.equal(r.code, UNAVAILABLE, r.stderr);
+      assert.equal(r.stderr.split('\n').length, 1, r.stderr);
+      assert.equal(
+        r.stderr,
+        `UNAVAILABLE: the ALTS client handshake to ${address} did not finish within 2400 ms: the server ` +
+          'accepted the connection but never answered its first handshake message; is an ALTS server ' +
+          'listening there, and is its handshaker up?',
+      );
+    } finally {
+      silent.close();
+      for (const socket of accepted) socket.destroy();
+    }
   });
 
   it('exits 2 with one line and a pointer to --help for an unknown flag or missing arguments', async () => {

@@ -187,4 +187,40 @@ describe('ot-booking-server start-up checks', () => {
       holder.close();
     }
   });
+
+  it('issue 21 finding 6: off Google Cloud with no handshaker, the fix names its --handshaker flag', async () => {
+    const r = await run(SERVER.bin, ['--host', '127.0.0.1', '--port', '0', CLIENT_SA]);
+    assert.equal(r.code, EXIT_FAILURE, r.stderr);
+    assert.match(
+      r.stderr,
+      /ALTS is only supported on Google Cloud: .* Set --handshaker or ALTS_HANDSHAKER_SERVICE_ADDRESS /,
+    );
+    assert.doesNotMatch(r.stderr, /handshakerServiceAddress/);
+  });
+});
+
+describe('issue 21 finding 3: a handshaker address without a port', () => {
+  const FIX =
+    '--handshaker "127.0.0.1" is not a host:port to dial: write it as "127.0.0.1:8080" (the handshaker ' +
+    'listens on port 8080 on Google Cloud and by default in alts-emulator)';
+
+  it('ot-booking-client refuses it at once, naming the fix, instead of dialing port 443', async () => {
+    const r = await run(CLIENT.bin, ['--handshaker', '127.0.0.1', NOTHING_LISTENS, SERVER_SA]);
+    assert.deepEqual(r, { code: 64 + 3, stdout: '', stderr: `INVALID_ARGUMENT: ${FIX}` });
+  });
+
+  it('ot-booking-server refuses it at once, naming the fix, instead of waiting for port 443', async () => {
+    const r = await run(SERVER.bin, [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--handshaker',
+      '127.0.0.1',
+      CLIENT_SA,
+    ]);
+    assert.equal(r.code, EXIT_FAILURE, r.stderr);
+    assert.ok(r.stderr.endsWith(`ot-booking-server: ${FIX}`), r.stderr);
+    assert.equal(r.stderr.split('\n').length, 1, r.stderr);
+  });
 });

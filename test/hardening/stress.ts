@@ -124,7 +124,8 @@ const attacks = figures.filter((f) => f.suite === 'availability');
 const goodUnderAttack = attacks.map((f) => `${f.attack}:${f.goodCalls}/${f.goodTried},worst_${f.worstMs}ms`);
 if (attacks.length === 0) failures.push('the availability attacks reported nothing');
 for (const f of attacks) {
-  if (f.goodCalls !== f.goodTried) failures.push(`good calls failed under ${f.attack}: ${f.goodCalls}/${f.goodTried}`);
+  if (f.goodCalls !== f.goodTried)
+    failures.push(`good calls failed under ${f.attack}: ${f.goodCalls}/${f.goodTried}`);
 }
 
 // 3. Soak.

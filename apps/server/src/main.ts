@@ -7,6 +7,7 @@ import type { AltsServer } from '@grpc-alts/alts';
 import {
   createBookingService,
   createOtBookingServer,
+  describeAltsError,
   escapeLogField,
   loadBookings,
   logLine,
@@ -20,6 +21,8 @@ const HANDSHAKER_WAIT_S = 10;
 const DEFAULT_PORT = '8080';
 /** alts-emulator listens there unless told otherwise: the metadata server's handshaker port. */
 const EMULATOR_DEFAULT_PORT = 8080;
+/** What `alts-emulator --listen` accepts: host:port or [ipv6]:port. */
+const EMULATOR_LISTEN = /^(?:\[[^\]]+\]|[^:[\]/]+):\d{1,5}$/;
 const USAGE = `Usage: ot-booking-server [options] <client-service-account>...
 
 Serves otbooking.OtBookingService over ALTS to the given client service accounts only.
@@ -85,10 +88,12 @@ async function waitForHandshaker(address: string): Promise<void> {
     () =>
       log`no ALTS handshaker service answers at ${address} yet; retrying for up to ${HANDSHAKER_WAIT_S} s`,
   );
+  // A gRPC target (dns:///h:p, unix:/path) is not an address alts-emulator --listen takes.
+  const listen = EMULATOR_LISTEN.test(address) ? address : '<host:port>';
   if (!answers)
     fatal(
       `no ALTS handshaker service answered at ${address} within ${HANDSHAKER_WAIT_S} s: start one there ` +
-        `(off Google Cloud: npx alts-emulator --listen ${address} --service-account <this server's account>) ` +
+        `(off Google Cloud: npx alts-emulator --listen ${listen} --service-account <this server's account>) ` +
         'or point --handshaker at one',
     );
 }
@@ -153,6 +158,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  log`${err.message}`;
+  // Creating the server throws AltsErrors about library options: say them as this program's flags.
+  log`${describeAltsError(err.message)}`;
   process.exit(1);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -70,7 +70,12 @@ test('init, issue and serve --bundle: two "VMs" from one root handshake; issue n
     spawnCli(['issue', SA, '--root-dir', join(dir, 'none'), '--out', join(dir, 'x')]),
   );
   assert.equal(noRoot.code, 1);
-  assert.match(noRoot.stderr, /no trust root in .*: run alts-emulator init first/);
+  assert.ok(
+    noRoot.stderr.includes(
+      `no trust root in ${join(dir, 'none')} (no root-key.pem): run alts-emulator init --root-dir ${join(dir, 'none')} first`,
+    ),
+    noRoot.stderr,
+  );
 
   const vm = async (name: string) => {
     const child = spawnCli([
@@ -164,4 +169,85 @@ test('a busy port: which one, and how to find the process holding it', async () 
   } finally {
     holder.close();
   }
+});
+
+test('issue 21 finding 2: run --help, run -h and <verb> --help print that verb’s usage; run --version the version', async () => {
+  const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+  for (const args of [
+    ['run', '--help'],
+    ['run', '-h'],
+    ['run', '--service-account', SA, '--help', '--', 'true'],
+  ]) {
+    const r = await collect(spawnCli(args));
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /^Usage:\n {2}alts-emulator run /, args.join(' '));
+    assert.match(r.stdout, /--log-file <file>/);
+    assert.doesNotMatch(
+      r.stdout,
+      /alts-emulator init|--listen <host:port> {10}/,
+      'run’s usage, not the global one',
+    );
+  }
+  assert.deepEqual(await collect(spawnCli(['run', '--version'])), {
+    code: 0,
+    stdout: `alts-emulator ${version}\n`,
+    stderr: '',
+  });
+  for (const [verb, option] of [
+    ['serve', '--listen <host:port>'],
+    ['init', '--root-dir <dir>'],
+    ['issue', '--root-dir <dir>'],
+    ['disable', '--state-dir <dir>'],
+    ['enable', '--state-dir <dir>'],
+  ] as const) {
+    const r = await collect(spawnCli([verb, '--help']));
+    assert.equal(r.code, 0, r.stderr);
+    const synopsis = r.stdout.split('\n')[1] ?? '';
+    assert.ok(synopsis.startsWith(`  alts-emulator ${verb === 'serve' ? '[serve]' : verb}`), r.stdout);
+    assert.ok(r.stdout.includes(option), `${verb}: ${r.stdout}`);
+    assert.equal(r.stdout.match(/^ {2}alts-emulator /gm)?.length, 1, `${verb}: one synopsis`);
+  }
+  const global = await collect(spawnCli(['--help']));
+  assert.equal(global.stdout.match(/^ {2}alts-emulator /gm)?.length, 7, 'the global usage lists every verb');
+  assert.ok((await collect(spawnCli(['run']))).stderr.includes('run needs -- <command>'));
+});
+
+test('issue 21 finding 2: a malformed service account is a usage error: one line, the pointer to --help, exit 2', async () => {
+  for (const verb of ['disable', 'enable', 'issue']) {
+    const r = await collect(
+      spawnCli([verb, 'not an email', '--out', 'x'].slice(0, verb === 'issue' ? 4 : 2)),
+    );
+    assert.deepEqual(
+      r,
+      {
+        code: 2,
+        stdout: '',
+        stderr:
+          `alts-emulator: ${verb}: service account "not an email" has a character outside visible ASCII ` +
+          "(U+0021-U+007E): it would match no identity\nRun 'alts-emulator --help' for usage.\n",
+      },
+      verb,
+    );
+  }
+});
+
+test('issue 21 finding 2: disabling twice or enabling an account never disabled says nothing changed', async () => {
+  const dir = await stateDir();
+  const admin = async (verb: string) => (await collect(spawnCli([verb, SA, '--state-dir', dir]))).stderr;
+  assert.match(await admin('enable'), new RegExp(`"${SA}" was not disabled in ${dir}: nothing changed\n$`));
+  assert.match(await admin('disable'), new RegExp(`disabled "${SA}" in ${dir}\n$`));
+  assert.match(
+    await admin('disable'),
+    new RegExp(`"${SA}" was already disabled in ${dir}: nothing changed\n$`),
+  );
+  assert.match(await admin('enable'), new RegExp(`enabled "${SA}" in ${dir}\n$`));
+});
+
+test('issue 21 finding 2: issue with a missing --root-dir creates nothing and names init --root-dir', async () => {
+  const dir = await stateDir();
+  const missing = join(dir, 'typo');
+  const r = await collect(spawnCli(['issue', SA, '--root-dir', missing, '--out', join(dir, 'b.json')]));
+  assert.equal(r.code, 1);
+  assert.ok(r.stderr.includes(`run alts-emulator init --root-dir ${missing} first`), r.stderr);
+  assert.deepEqual(await readdir(dir), [], 'no empty root directory was left behind');
 });

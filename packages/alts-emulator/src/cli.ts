@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { IDENTITY_OPTIONS, identityOptions, stateDirOption, UsageError } from './cli-options.js';
 import { DEFAULT_HOST, startEmulator } from './emulator.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
+import { checkServiceAccount } from './identity.js';
 import { rootDirOf } from './provision.js';
 import { quote } from './quote.js';
 import { run } from './run.js';
@@ -18,50 +19,97 @@ const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 const PROG = 'alts-emulator';
 
-const USAGE = `Usage:
-  alts-emulator [serve] (--service-account <sa> | --bundle <file>)
+type Verb = 'serve' | 'init' | 'issue' | 'run' | 'disable' | 'enable';
+
+/** Each verb's synopsis, as `--help` and `<verb> --help` show it. */
+const SYNOPSIS: Record<Verb, string> = {
+  serve: `alts-emulator [serve] (--service-account <sa> | --bundle <file>)
                         [--client-service-account <sa> | --client-bundle <file>]
-                        [--listen <host:port>] [--state-dir <dir>]
-  alts-emulator init [--root-dir <dir>]
-  alts-emulator issue <sa> --out <file> [--root-dir <dir>]
-  alts-emulator run (--service-account <sa> | --bundle <file>) [the other serve options
-                    but --listen] [--log-file <file>] -- <command> [args...]
-  alts-emulator disable <sa> [--state-dir <dir>]
-  alts-emulator enable <sa> [--state-dir <dir>]
-  alts-emulator -h | --help | --version
+                        [--listen <host:port>] [--state-dir <dir>]`,
+  init: 'alts-emulator init [--root-dir <dir>]',
+  issue: 'alts-emulator issue <sa> --out <file> [--root-dir <dir>]',
+  run: `alts-emulator run (--service-account <sa> | --bundle <file>) [the other serve options
+                    but --listen] [--log-file <file>] -- <command> [args...]`,
+  disable: 'alts-emulator disable <sa> [--state-dir <dir>]',
+  enable: 'alts-emulator enable <sa> [--state-dir <dir>]',
+};
 
-A local ALTS handshaker service (grpc.gcp.HandshakerService) with real key agreement and
-service-account identities vouched for by a local trust root.
-
-serve (default)
-  --listen <host:port>          where to listen (default ${DEFAULT_HOST}:${DEFAULT_PORT}, the real
-                                service's port; use port 0 for any free port). Prints
-                                "READY <host:port>" on stdout once listening.
-  --bundle <file>               identity bundle of this "VM" (from issue): its identity key,
+const SERVE_OPTIONS = `  --bundle <file>               identity bundle of this "VM" (from issue): its identity key,
                                 certificate and the trust root's public key. The root's private
                                 key is never read.
   --service-account <sa>        identity of this "VM"; without --bundle, issued on first use
                                 from the state directory's trust root by a separate process
   --client-service-account <sa> identity of client-side handshakes, if different
-  --client-bundle <file>        its bundle, with --bundle (same trust root)
-init                            create the trust root (its private key, mode 600) in --root-dir
-issue <sa> --out <file>         write an identity bundle for <sa> (mode 600) signed by the trust
-                                root of --root-dir; copy it to the "VM" that serves <sa>
-run -- <command>                runs the command (Linux) where it sees a Compute Engine VM whose
-                                metadata.google.internal:8080 is an emulator for <sa>, so
-                                unmodified grpc-go, grpc-java and C-core ALTS programs work;
-                                its own exit status; emulator logs on stderr or --log-file
-disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
-                                emulators using the same state directory see it at once
---root-dir <dir>                trust root directory, private to you; default <state-dir>/root
---state-dir <dir>               IAM state; without --bundle also the trust root (root/) and
+  --client-bundle <file>        its bundle, with --bundle (same trust root)`;
+const ROOT_DIR =
+  '--root-dir <dir>                trust root directory, private to you; default <state-dir>/root';
+const STATE_DIR = `--state-dir <dir>               IAM state; without --bundle also the trust root (root/) and
                                 the bundles (bundles/). Created on first use, private to you
                                 (mode 700); one that is not yours or that group or others can
                                 write to is refused. Default
                                 $XDG_STATE_HOME/alts-emulator, else ~/.local/state/alts-emulator
                                 (never a shared directory such as /tmp: whoever creates it
-                                first owns the trust root)
+                                first owns the trust root)`;
+const IAM = `disable <sa> / enable <sa>      IAM: new handshakes involving <sa> fail / work again; running
+                                emulators using the same state directory see it at once`;
+
+/**
+ * What each verb does: `summary` in `--help` (the shared --root-dir and --state-dir last, once),
+ * then, in `<verb> --help` only, `more` and the shared options it takes.
+ */
+const HELP: Record<Verb, { summary: string; more?: string; shared: readonly string[] }> = {
+  serve: {
+    summary: `serve (default)
+  --listen <host:port>          where to listen (default ${DEFAULT_HOST}:${DEFAULT_PORT}, the real
+                                service's port; use port 0 for any free port). Prints
+                                "READY <host:port>" on stdout once listening.
+${SERVE_OPTIONS}`,
+    shared: [STATE_DIR],
+  },
+  init: {
+    summary:
+      'init                            create the trust root (its private key, mode 600) in --root-dir',
+    shared: [ROOT_DIR],
+  },
+  issue: {
+    summary: `issue <sa> --out <file>         write an identity bundle for <sa> (mode 600) signed by the trust
+                                root of --root-dir; copy it to the "VM" that serves <sa>`,
+    shared: [ROOT_DIR],
+  },
+  run: {
+    summary: `run -- <command>                runs the command (Linux) where it sees a Compute Engine VM whose
+                                metadata.google.internal:8080 is an emulator for <sa>, so
+                                unmodified grpc-go, grpc-java and C-core ALTS programs work;
+                                its own exit status; emulator logs on stderr or --log-file`,
+    more: `${SERVE_OPTIONS}
+  --log-file <file>             append the emulator's logs to <file> (mode 600), not stderr`,
+    shared: [STATE_DIR],
+  },
+  disable: { summary: IAM, shared: [STATE_DIR] },
+  enable: { summary: IAM, shared: [STATE_DIR] },
+};
+
+const VERBS = Object.keys(SYNOPSIS) as Verb[];
+
+const USAGE = `Usage:
+${VERBS.map((verb) => `  ${SYNOPSIS[verb]}`).join('\n')}
+  alts-emulator -h | --help | --version
+
+A local ALTS handshaker service (grpc.gcp.HandshakerService) with real key agreement and
+service-account identities vouched for by a local trust root.
+
+${[...new Set(VERBS.map((verb) => HELP[verb].summary)), ROOT_DIR, STATE_DIR].join('\n')}
 `;
+
+/** `<verb> --help`: its synopsis, what it does, and only the options it takes. */
+function verbUsage(verb: Verb): string {
+  const { summary, more, shared } = HELP[verb];
+  return `Usage:\n  ${SYNOPSIS[verb]}\n\n${[summary, ...(more === undefined ? [] : [more]), ...shared].join('\n')}\n`;
+}
+
+function isVerb(value: string | undefined): value is Verb {
+  return value !== undefined && value in SYNOPSIS;
+}
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -134,7 +182,18 @@ function oneServiceAccount(command: string, rest: string[]): string {
   const [sa, ...extra] = rest;
   if (sa === undefined || extra.length > 0)
     throw new UsageError(`${command} needs exactly one service account`);
+  try {
+    checkServiceAccount(sa);
+  } catch (error) {
+    // A malformed argument is a usage error like any other: exit 2 and the pointer to --help.
+    throw new UsageError(`${command}: ${(error as Error).message}`);
+  }
   return sa;
+}
+
+function printVersion(): void {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${PROG} ${version}\n`);
 }
 
 function rootDirOption(values: Values): string {
@@ -156,8 +215,21 @@ async function issue(values: Values, serviceAccount: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  // run's own parser: everything after its -- belongs to the command.
-  if (argv[0] === 'run') await run(argv.slice(1));
+  // run's own parser: everything after its -- belongs to the command, but its own help and
+  // version come first, as for the other verbs.
+  if (argv[0] === 'run') {
+    const separator = argv.indexOf('--');
+    const own = argv.slice(1, separator < 0 ? undefined : separator);
+    if (own.includes('-h') || own.includes('--help')) {
+      process.stdout.write(verbUsage('run'));
+      return;
+    }
+    if (own.includes('--version')) {
+      printVersion();
+      return;
+    }
+    await run(argv.slice(1));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -171,12 +243,12 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write(USAGE);
+    const [verb] = positionals;
+    process.stdout.write(isVerb(verb) ? verbUsage(verb) : USAGE);
     return;
   }
   if (values.version) {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-    process.stdout.write(`${PROG} ${version}\n`);
+    printVersion();
     return;
   }
   const [command = 'serve', ...rest] = positionals;
@@ -201,8 +273,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const stateDir = stateDirOption(values);
-  await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
-  log(`${command}d ${quote(sa)} in ${stateDir}`);
+  const changed = await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
+  log(
+    changed
+      ? `${command}d ${quote(sa)} in ${stateDir}`
+      : `${quote(sa)} was ${command === 'disable' ? 'already disabled' : 'not disabled'} in ${stateDir}: nothing changed`,
+  );
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -253,20 +253,31 @@ describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
 
 describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a private state directory', () => {
   test('a state directory writable by group or others is refused, naming the path and the fix', async () => {
-    for (const mode of [0o775, 0o757, 0o777]) {
+    const dir = await stateDir();
+    await chmod(dir, 0o775);
+    const message = await refusal(dir);
+    assert.ok(message.includes(dir), message);
+    assert.match(message, /writable by group or others/);
+    assert.match(message, /chmod 700/);
+    assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
+  });
+
+  test('issue 21 finding 1: a shared directory (/tmp-like, sticky or world-writable) gets a private one advised, never a chmod', async () => {
+    for (const mode of [0o1777, 0o757, 0o777]) {
       const dir = await stateDir();
       await chmod(dir, mode);
       const message = await refusal(dir);
       assert.ok(message.includes(dir), message);
-      assert.match(message, /writable by group or others/);
-      assert.match(message, /chmod 700/);
+      assert.match(message, /shared directory .*do not change its mode, use a private directory instead/);
+      assert.match(message, /mkdir -m 700 <dir>/);
+      assert.doesNotMatch(message, /chmod/);
       assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
     }
   });
 
   test('the CLI refuses it too: serve, disable and enable fail with the reason', async () => {
     const dir = await stateDir();
-    await chmod(dir, 0o777);
+    await chmod(dir, 0o1777);
     const commands = [
       ['serve', '--listen', '127.0.0.1:0', '--service-account', SERVER],
       ['disable', CLIENT],
@@ -277,7 +288,8 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
       assert.equal(code, 1, `${args[0]}: ${stderr}`);
       assert.equal(stdout, '');
       assert.ok(stderr.includes(dir), stderr);
-      assert.match(stderr, /chmod 700/);
+      assert.match(stderr, /use a private directory instead/);
+      assert.doesNotMatch(stderr, /chmod/);
     }
   });
 

@@ -80,13 +80,12 @@ async function parseIamFile(path: string): Promise<DisabledServiceAccounts> {
 
 // Read-modify-write: two admin commands racing on one state directory may lose one update
 // (last writer wins); emulators never see a half-written file.
-async function update(stateDir: string, sa: string, disabled: boolean): Promise<void> {
+async function update(stateDir: string, sa: string, disabled: boolean): Promise<boolean> {
   checkServiceAccount(sa);
   await openPrivateDir(stateDir);
+  const before = await readDisabledServiceAccounts(stateDir);
   // Other spellings of the account go too: enabling X@p must not leave x@p disabled.
-  const others = (await readDisabledServiceAccounts(stateDir)).listed.filter(
-    (e) => !sameServiceAccount(e, sa),
-  );
+  const others = before.listed.filter((e) => !sameServiceAccount(e, sa));
   const file: IamFile = { disabledServiceAccounts: (disabled ? [...others, sa] : others).sort() };
   const text = `${JSON.stringify(file, null, 2)}\n`;
   const path = join(stateDir, IAM_FILE);
@@ -99,14 +98,18 @@ async function update(stateDir: string, sa: string, disabled: boolean): Promise<
     );
   }
   await replaceAtomically(path, text);
+  return before.has(sa) !== disabled;
 }
 
-/** Disables `sa`: new handshakes that involve it (as local or peer identity) fail. */
-export function disableServiceAccount(stateDir: string, sa: string): Promise<void> {
+/**
+ * Disables `sa`: new handshakes that involve it (as local or peer identity) fail. Resolves false
+ * when it was disabled already.
+ */
+export function disableServiceAccount(stateDir: string, sa: string): Promise<boolean> {
   return update(stateDir, sa, true);
 }
 
-/** Re-enables `sa`. */
-export function enableServiceAccount(stateDir: string, sa: string): Promise<void> {
+/** Re-enables `sa`. Resolves false when it was not disabled. */
+export function enableServiceAccount(stateDir: string, sa: string): Promise<boolean> {
   return update(stateDir, sa, false);
 }

@@ -56,3 +56,11 @@ test('HARDENING 33: any text quotes to bounded printable ASCII that decodes to a
     }),
   );
 });
+
+test('HARDENING 47: quote writes invisible characters (format, default-ignorable) as \\uXXXX', () => {
+  assert.equal(
+    quote('sa\u200b\u200c\u200d\u2060\ufeff\u00ad\u3164@p'),
+    '"sa\\u200b\\u200c\\u200d\\u2060\\ufeff\\u00ad\\u3164@p"',
+  );
+  assert.equal(quote('\u{e0001}'), '"\\udb40\\udc01"');
+});

@@ -19,6 +19,9 @@ const PRIVATE_FILE_MODE = 0o600;
 const GROUP_OTHER_WRITE = 0o022;
 /** Any permission for group or others: what a private key must not have (ssh's rule too). */
 const GROUP_OTHER_ANY = 0o077;
+/** The sticky bit: set on directories every user shares, such as /tmp. */
+const STICKY = 0o1000;
+const OTHERS_WRITE = 0o002;
 
 /** What a state file holds, which decides who else may read it. */
 export type StateFileKind = 'private key' | 'state file';
@@ -48,7 +51,15 @@ function isErrno(error: unknown, code: string): boolean {
 }
 
 function octal(mode: number): string {
-  return `0${(mode & 0o777).toString(8)}`;
+  return `0${(mode & 0o7777).toString(8)}`;
+}
+
+/**
+ * A directory meant for everyone (/tmp, /var/tmp, /dev/shm: sticky bit) or open to everyone's
+ * writes: changing its mode would break it for the others who use it.
+ */
+function isShared(stats: Stats): boolean {
+  return (stats.mode & (STICKY | OTHERS_WRITE)) !== 0;
 }
 
 /** Throws, naming the fix, unless `path` is ours and no one else may change it (or read a key). */
@@ -64,6 +75,14 @@ function checkPrivate(path: string, stats: Stats, what: keyof typeof RULES): voi
     );
   }
   const rule = RULES[what];
+  if ((stats.mode & rule.forbidden) !== 0 && stats.isDirectory() && isShared(stats)) {
+    // chmod 700 on /tmp (yours when you are root) would lock every other user out of it.
+    throw new Error(
+      `refusing ${what} ${path}: it is a shared directory (mode ${octal(stats.mode)}), writable by ` +
+        `others; do not change its mode, use a private directory instead: the default state ` +
+        `directory ${defaultStateDir()}, or one you create with mkdir -m 700 <dir>`,
+    );
+  }
   if ((stats.mode & rule.forbidden) !== 0) {
     throw new Error(
       `refusing ${what} ${path}: it is ${rule.problem} group or others (mode ${octal(stats.mode)}); ` +

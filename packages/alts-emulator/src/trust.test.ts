@@ -1,6 +1,7 @@
 // The local PKI (README "Trust model"): init, issue, bundle loading and what a bundle must pass.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, chown, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -97,8 +98,9 @@ test('issue needs an initialised root', async () => {
   const rootDir = join(await tempDir(), 'root');
   await assert.rejects(
     openRoot(rootDir),
-    /no trust root in .*root \(no root-key\.pem\): run alts-emulator init first/,
+    /no trust root in .*root \(no root-key\.pem\): run alts-emulator init --root-dir .*root first/,
   );
+  assert.equal(existsSync(rootDir), false, 'a missing root directory is not created');
 });
 
 test('a forged or mismatched bundle is refused at load time, naming the reason', async () => {

@@ -2,6 +2,7 @@
 // `issue` signs one identity with it into a bundle. Only these two read the root's private key;
 // an emulator that serves handshakes loads bundles (bundle.ts) and never this directory's key.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { anchorOf, encodeBundle } from './bundle.js';
@@ -26,8 +27,15 @@ function rootOf(pem: string): TrustRoot {
   return { privateKey, anchor: anchorOf(privateKey) };
 }
 
-/** The root key file of `rootDir` (opened as a private directory) and its text, if it exists. */
-async function readRootKey(rootDir: string): Promise<{ path: string; pem: string | undefined }> {
+/**
+ * The root key file of `rootDir` (opened as a private directory, created if missing when
+ * `create`) and its text, if it exists.
+ */
+async function readRootKey(
+  rootDir: string,
+  create: boolean,
+): Promise<{ path: string; pem: string | undefined }> {
+  if (!create && !existsSync(rootDir)) return { path: join(rootDir, ROOT_KEY_FILE), pem: undefined };
   await openPrivateDir(rootDir);
   const path = join(rootDir, ROOT_KEY_FILE);
   return { path, pem: await readStateFile(path, 'private key', MAX_KEY_FILE_BYTES) };
@@ -38,7 +46,7 @@ async function readRootKey(rootDir: string): Promise<{ path: string; pem: string
  * already there: `created` says which. Concurrent first calls agree on one root.
  */
 export async function initRoot(rootDir: string): Promise<{ root: TrustRoot; created: boolean }> {
-  const { path, pem } = await readRootKey(rootDir);
+  const { path, pem } = await readRootKey(rootDir, true);
   if (pem !== undefined) return { root: rootOf(pem), created: false };
   const fresh = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   if (await createExclusive(path, fresh)) return { root: rootOf(fresh), created: true };
@@ -48,9 +56,12 @@ export async function initRoot(rootDir: string): Promise<{ root: TrustRoot; crea
 
 /** Loads the trust root of `rootDir`; it must exist (see {@link initRoot}). */
 export async function openRoot(rootDir: string): Promise<TrustRoot> {
-  const { pem } = await readRootKey(rootDir);
+  // Never creates the directory: a mistyped --root-dir must not leave an empty one behind.
+  const { pem } = await readRootKey(rootDir, false);
   if (pem === undefined) {
-    throw new Error(`no trust root in ${rootDir} (no ${ROOT_KEY_FILE}): run alts-emulator init first`);
+    throw new Error(
+      `no trust root in ${rootDir} (no ${ROOT_KEY_FILE}): run alts-emulator init --root-dir ${rootDir} first`,
+    );
   }
   return rootOf(pem);
 }

@@ -33,8 +33,9 @@ export const ALTS_ERROR_STATUS = {
   /** The connection ended inside a record. */
   TRUNCATED: status.UNAVAILABLE,
   /**
-   * The server refused a connection before authenticating it: too many connections handshaking
-   * (in total or from its address), or a first handshake message past the size bound.
+   * The connection was refused before it was authenticated: too many connections handshaking
+   * (in total or from its address), a first handshake message past the size bound, or a peer
+   * whose first bytes show it speaks another protocol (HTTP/2 without ALTS, TLS, HTTP/1).
    */
   CONNECTION_REFUSED: status.UNAVAILABLE,
   /** A bug in this library: an error nobody expected, with the original as `cause`. */
@@ -51,13 +52,21 @@ const MAX_QUOTED_TEXT_CHARS = 256;
 
 /**
  * What never reaches a line raw: C0, DEL and C1 controls (Cc), the line and paragraph separators
- * some viewers break lines at (Zl, Zp), bidirectional formatting characters (Bidi_Control, which
- * reorder what the reader sees, CVE-2021-42574) and lone surrogates (Cs; written as UTF-8 they
- * become U+FFFD, hiding what was sent).
+ * some viewers break lines at (Zl, Zp), lone surrogates (Cs; written as UTF-8 they become U+FFFD,
+ * hiding what was sent), every format character (Cf: the bidi controls that reorder what the
+ * reader sees, CVE-2021-42574, and the invisible ones, zero-width space and joiners, U+2060,
+ * U+FEFF, U+00AD) and the other characters Unicode says to render as nothing
+ * (Default_Ignorable_Code_Point: Hangul fillers, variation selectors), which would make a padded
+ * patient ID look like a real one (docs/hardening.md 47).
  */
-const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Cs}]/u;
+const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 
-const escapeChar = (c: string) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`;
+/** JSON's `\uXXXX`, one per UTF-16 unit, as JSON writes a character beyond U+FFFF (a surrogate pair). */
+const escapeChar = (c: string) => {
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+};
 
 /**
  * Renders text we did not write (handshaker details that may echo an unauthenticated peer, a

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeFailure } from './call-failure.js';
+import { describeAltsError, describeFailure } from './call-failure.js';
 
 const SERVER = '127.0.0.1:8080';
 /** grpc-js 1.14's pick_first report, around `String(error)` of the last connection error. */
@@ -45,10 +45,19 @@ describe('describeFailure: what the client prints for a failed call', () => {
     );
   });
 
-  it('an AltsError thrown at creation: its message and the CLI’s flag', () => {
+  it('issue 21 finding 6: an AltsError thrown at creation names the programs’ flag, not the library option', () => {
+    const untrusted =
+      '[UNTRUSTED_PLATFORM] ALTS is only supported on Google Cloud: this machine is not a Google Compute ' +
+      'Engine VM. Set the handshakerServiceAddress option or ALTS_HANDSHAKER_SERVICE_ADDRESS to use a ' +
+      'local handshaker (for example the alts-emulator)';
+    const line =
+      'ALTS is only supported on Google Cloud: this machine is not a Google Compute Engine VM. Set ' +
+      '--handshaker or ALTS_HANDSHAKER_SERVICE_ADDRESS to use a local handshaker (for example the alts-emulator)';
+    assert.equal(describeFailure(untrusted, SERVER), line);
+    assert.equal(describeAltsError(untrusted), line);
     assert.equal(
-      describeFailure('[UNTRUSTED_PLATFORM] ALTS is only supported on Google Cloud', SERVER),
-      'ALTS is only supported on Google Cloud; for this client that is --handshaker <host:port>',
+      describeAltsError('[INVALID_ARGUMENT] handshakerServiceAddress "h" is not a host:port to dial'),
+      '--handshaker "h" is not a host:port to dial',
     );
   });
 

@@ -17,8 +17,29 @@ const ALTS_HINTS: Readonly<Record<string, string>> = {
     "start one there (npx alts-emulator --listen <host:port> --service-account <this client's account>) " +
     'or point --handshaker at a running one',
   PEER_CLOSED: "the server's log says why",
-  UNTRUSTED_PLATFORM: 'for this client that is --handshaker <host:port>',
 };
+
+/**
+ * The library options the programs' flags set, one to one: an error about the option is an error
+ * about the flag the user typed.
+ */
+const OPTION_FLAGS: Readonly<Record<string, string>> = { handshakerServiceAddress: '--handshaker' };
+const OPTION_NAMES = new RegExp(`\\b(?:the )?(${Object.keys(OPTION_FLAGS).join('|')})(?: option)?\\b`, 'g');
+
+/**
+ * An AltsError's message for the user of ot-booking-client or ot-booking-server: without the code,
+ * with the programs' flags for the library's option names and what to check when the message does
+ * not say it already. Other text is returned unchanged.
+ */
+export function describeAltsError(text: string): string {
+  const code = ALTS_CODE.exec(text)?.[1];
+  if (code === undefined) return text;
+  const message = text
+    .replace(ALTS_CODE, '')
+    .replace(OPTION_NAMES, (_, name: string) => OPTION_FLAGS[name] ?? name);
+  const hint = ALTS_HINTS[code];
+  return hint === undefined ? message : `${message}; ${hint}`;
+}
 
 /**
  * The line to print for a failed call's status details, or for the message of an AltsError thrown
@@ -31,9 +52,5 @@ export function describeFailure(details: string, server: string): string {
   if (report && errorClass !== 'AltsError') {
     return `cannot connect to ${server}: ${text}; is ot-booking-server running there?`;
   }
-  const code = ALTS_CODE.exec(text)?.[1];
-  if (code === undefined) return text;
-  const message = text.replace(ALTS_CODE, '');
-  const hint = ALTS_HINTS[code];
-  return hint === undefined ? message : `${message}; ${hint}`;
+  return describeAltsError(text);
 }

@@ -7,7 +7,7 @@ export {
   parseBookings,
   validateBookingRequest,
 } from './bookings.js';
-export { describeFailure } from './call-failure.js';
+export { describeAltsError, describeFailure } from './call-failure.js';
 export {
   createOtBookingClient,
   createOtBookingServer,

@@ -10,7 +10,7 @@ import { escapeLogField, logLine, MAX_LOG_FIELD_CHARS } from './log-escape.js';
 
 const FORGED_LINE = 'PT-1\n2026-12-01T00:00:00Z ot-booking-server: getBookingInfo from admin@x: ...';
 const ERASE_LINE = '\u001b[2K';
-const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\p{Cs}]/u;
+const UNSAFE = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 
 /** Every character the issue names: C0, DEL, C1, U+2028/9 and the bidi overrides and isolates. */
 const NAMED = [
@@ -26,7 +26,9 @@ const NAMED = [
 /** Any character, with the unsafe ones, lone surrogate halves and backslashes made frequent. */
 const charArb = fc.oneof(
   fc.constantFrom(
-    ...[...NAMED, 0x061c, 0x200e, 0x200f, 0xd800, 0xdc00, 0x5c].map((c) => String.fromCharCode(c)),
+    ...[...NAMED, 0x061c, 0x200e, 0x200f, 0x200b, 0x2060, 0xfeff, 0x00ad, 0x3164, 0xd800, 0xdc00, 0x5c].map(
+      (c) => String.fromCharCode(c),
+    ),
   ),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
 );
@@ -102,5 +104,16 @@ describe('HARDENING 33: log fields are escaped and bounded', () => {
     assert.equal(lookup.patientID, 'PT-1\\u000a2026-12-01T00:00:00Z o…');
     assert.equal(lookup.doctorID, '\\u001b[2K');
     assert.equal(lookup.caller, '(not ALTS)');
+  });
+});
+
+describe('HARDENING 47: invisible characters in logs', () => {
+  it('HARDENING 47: a patient ID padded with zero-width and other invisible characters is logged escaped', () => {
+    const padded = 'PT-\u200b1204\u2060';
+    const lookup = lookupOf({ patientID: padded, doctorID: 'DC-\ufeff3904\u00ad', description: '' });
+    assert.equal(lookup.patientID, 'PT-\\u200b1204\\u2060');
+    assert.equal(lookup.doctorID, 'DC-\\ufeff3904\\u00ad');
+    assert.equal(escapeLogField('a\u200c\u200d\u3164b'), 'a\\u200c\\u200d\\u3164b');
+    assert.notEqual(logLine`patient ${padded}`, 'patient PT-1204', 'never looks like the real ID');
   });
 });

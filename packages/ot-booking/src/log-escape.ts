@@ -13,9 +13,9 @@ export const MAX_LOG_FIELD_CHARS = 512;
 
 /**
  * `text` escaped and bounded for a log line: the library's `quoteUntrusted` (every control,
- * separator, bidi and lone-surrogate character as `\uXXXX`, cut at `max` with an ellipsis, never
- * inside an escape). With `max` infinite it suits JSON output too: inside a JSON string `\uXXXX`
- * decodes to the very character it replaced.
+ * separator, lone-surrogate, format (bidi, zero-width) and other invisible character as `\uXXXX`,
+ * cut at `max` with an ellipsis, never inside an escape). With `max` infinite it suits JSON output
+ * too: inside a JSON string `\uXXXX` decodes to the very character it replaced.
  */
 export function escapeLogField(text: string, max = MAX_LOG_FIELD_CHARS): string {
   return quoteUntrusted(text, max);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -7,6 +9,8 @@ import {
   credentials,
   Metadata,
   makeGenericClientConstructor,
+  Server,
+  ServerCredentials,
   type ServiceDefinition,
   type ServiceError,
   status,
@@ -311,6 +315,78 @@ describe('ALTS for grpc-js', () => {
     const err = await callError(unary(client, Buffer.from('x'), new Metadata(), 3_000));
     assert.equal(err.code, status.UNAVAILABLE);
     assert.match(err.details, /is not a target identity/);
+  });
+
+  it('issue 21 finding 4: a plaintext grpc-js client: the server says the client does not speak ALTS (HTTP/2 preface)', async () => {
+    const failures: AltsError[] = [];
+    const { port } = await startServer(0, { onHandshakeFailure: (error) => failures.push(error) });
+    const plaintext = new EchoClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    clients.push(plaintext);
+    const err = await callError(unary(plaintext, Buffer.from('x'), new Metadata(), 3_000));
+    assert.equal(err.code, status.UNAVAILABLE);
+    assert.ok(failures.length > 0, 'the server reported the failed handshake');
+    assert.equal(failures[0]?.code, 'CONNECTION_REFUSED');
+    assert.match(
+      failures[0]?.message ?? '',
+      /the client does not speak ALTS, its first bytes are an HTTP\/2 client preface \(a plaintext gRPC or HTTP\/2 client\); give it ALTS channel credentials/,
+    );
+  });
+
+  it('issue 21 finding 4: an ALTS client against a plaintext grpc-js server is told the server does not speak ALTS', async () => {
+    const plain = new Server();
+    plain.addService(EchoService, echoImpl());
+    const port = await new Promise<number>((resolve, reject) =>
+      plain.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    try {
+      const err = await callError(unary(newClient(port), Buffer.from('x'), new Metadata(), 3_000));
+      assert.equal(err.code, status.UNAVAILABLE);
+      assert.match(
+        err.details,
+        /the server does not speak ALTS, its first bytes are an HTTP\/2 SETTINGS frame \(a plaintext gRPC or HTTP\/2 server\); call it with the credentials it serves/,
+      );
+    } finally {
+      plain.forceShutdown();
+    }
+  });
+
+  it('issue 21 finding 5: a server that accepts TCP and never answers: the call fails naming the silent side', async () => {
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket.on('error', () => {})));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const silentAddress = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    // The documented way: a handshake deadline shorter than the call's, so the handshake's reason
+    // reaches the call instead of grpc-js's "Deadline exceeded ... Waiting for LB pick".
+    const handshakeTimeoutMs = 1_500;
+    try {
+      const toSilentServer = newClient(Number(silentAddress.split(':')[1]), { handshakeTimeoutMs });
+      const err = await callError(unary(toSilentServer, Buffer.from('x'), new Metadata(), 20_000));
+      assert.equal(err.code, status.UNAVAILABLE);
+      assert.match(
+        err.details,
+        /the ALTS client handshake to 127\.0\.0\.1:\d+ did not finish within 1500 ms: the server accepted the connection but never answered its first handshake message; is an ALTS server listening there, and is its handshaker up\?/,
+      );
+      const { port } = await startServer();
+      const silentHandshaker = newClient(port, {
+        handshakeTimeoutMs,
+        handshakerServiceAddress: silentAddress,
+      });
+      const viaSilent = await callError(unary(silentHandshaker, Buffer.from('x'), new Metadata(), 20_000));
+      assert.equal(viaSilent.code, status.UNAVAILABLE);
+      assert.match(
+        viaSilent.details,
+        new RegExp(
+          `did not finish within 1500 ms: nothing was sent to the server: the handshaker service at ${silentAddress} did not answer in time`,
+        ),
+      );
+    } finally {
+      for (const c of clients.splice(-2)) c.close();
+      silent.close();
+      for (const socket of accepted) socket.destroy();
+    }
   });
 
   it('composed call credentials reach the server', async () => {

@@ -12,7 +12,8 @@ import { assertGrpcJsCompatible } from './compat.js';
 /** Options both sides share. */
 export interface AltsCommonOptions {
   /**
-   * The ALTS handshaker service, `host:port`. Default: `ALTS_HANDSHAKER_SERVICE_ADDRESS`, else
+   * The ALTS handshaker service, `host:port` (or a gRPC target with a port, or `unix:/path`; an
+   * address without a port throws INVALID_ARGUMENT rather than meaning port 443). Default: `ALTS_HANDSHAKER_SERVICE_ADDRESS`, else
    * `GCE_METADATA_HOST` (host part, port 8080), else `metadata.google.internal.:8080`. Naming an
    * address (here or in either variable) is also the opt-in to run ALTS off Google Cloud.
    */

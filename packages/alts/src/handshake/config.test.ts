@@ -104,3 +104,59 @@ describe('limits', () => {
     }
   });
 });
+
+describe('issue 21 finding 3: a handshaker address without a port', () => {
+  const refusal = (option: string | undefined, env: NodeJS.ProcessEnv = {}) => {
+    try {
+      resolveHandshakerAddress(option, env);
+    } catch (e) {
+      assert.ok(AltsError.is(e) && e.code === 'INVALID_ARGUMENT', String(e));
+      return e.message;
+    }
+    return assert.fail(`${option} was accepted`);
+  };
+
+  it('is refused, naming the fix, instead of silently meaning port 443', () => {
+    for (const [address, fix] of [
+      ['127.0.0.1', '127.0.0.1:8080'],
+      ['localhost', 'localhost:8080'],
+      ['http://127.0.0.1:8080', '127.0.0.1:8080'],
+      ['https://handshaker.internal/', 'handshaker.internal:8080'],
+      ['::1', '[::1]:8080'],
+      ['[::1]', '[::1]:8080'],
+      ['dns:///localhost', 'localhost:8080'],
+      ['ipv4:10.0.0.1:8080,10.0.0.2', '10.0.0.2:8080'],
+      ['127.0.0.1:0', '127.0.0.1:8080'],
+    ]) {
+      const message = refusal(address);
+      assert.ok(
+        message.startsWith(
+          `[INVALID_ARGUMENT] handshakerServiceAddress "${address}" is not a host:port to dial: `,
+        ),
+        message,
+      );
+      assert.ok(message.includes(`write it as "${fix}"`), message);
+    }
+    const env = refusal(undefined, { ALTS_HANDSHAKER_SERVICE_ADDRESS: 'localhost' });
+    assert.match(
+      env,
+      /ALTS_HANDSHAKER_SERVICE_ADDRESS "localhost" is not a host:port to dial: write it as "localhost:8080"/,
+    );
+  });
+
+  it('host:port, [ipv6]:port and gRPC targets with ports or socket paths are taken as given', () => {
+    for (const address of [
+      '127.0.0.1:8080',
+      'metadata.google.internal.:8080',
+      '[::1]:8080',
+      'dns:///handshaker:8080',
+      'dns://8.8.8.8/handshaker:8080',
+      'ipv4:10.0.0.1:8080,10.0.0.2:8080',
+      'ipv6:[::1]:8080',
+      'unix:/run/handshaker.sock',
+      'unix-abstract:handshaker',
+    ]) {
+      assert.equal(resolveHandshakerAddress(address, {}).address, address);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { readBoundedIntEnv } from '../env.js';
-import { AltsError } from '../errors.js';
+import { AltsError, quoteUntrusted } from '../errors.js';
 import { isRunningOnGcp, type ProductNameReader } from './platform.js';
 
 /**
@@ -31,6 +31,43 @@ export interface ResolvedHandshaker {
   explicit: boolean;
 }
 
+/** `host:port` or `[ipv6]:port`, the port a number (its range is checked apart). */
+const HOST_PORT = /^(?:\[[^\]]+\]|[^:[\]/]+):(\d{1,5})$/;
+/** gRPC target schemes (grpc-js's resolvers) whose addresses are host:port lists or a DNS name. */
+const HOST_PORT_SCHEMES = /^(?:dns:(?:\/\/[^/]*\/)?|ipv4:|ipv6:)(.*)$/;
+/** gRPC target schemes whose address is a socket path, with no port. */
+const PATH_SCHEMES = /^unix(?:-abstract)?:/;
+
+function hasPort(hostPort: string): boolean {
+  const port = Number(HOST_PORT.exec(hostPort)?.[1]);
+  return port >= 1 && port <= 65_535;
+}
+
+/**
+ * Refuses a handshaker address that has no port, or is a URL, naming the fix: grpc-js would dial
+ * port 443 for it, where no handshaker listens (the metadata server's is on 8080, as is the
+ * alts-emulator's default), and the user would see only a refused connection to a port they never
+ * named. `name` is where the address came from.
+ */
+function checkHandshakerAddress(address: string, name: string): string {
+  if (PATH_SCHEMES.test(address)) return address;
+  const scheme = HOST_PORT_SCHEMES.exec(address);
+  const hostPorts = scheme ? (scheme[1] ?? '').split(',') : [address];
+  if (hostPorts.every(hasPort)) return address;
+  const urlHost = /^[a-z][a-z0-9+.-]*:\/\/([^/]+)/i.exec(address)?.[1];
+  const host = urlHost ?? hostPorts.find((h) => !hasPort(h)) ?? address;
+  // Keep a good host:port whole; drop a bad port; bracket a bare IPv6 address (::1) for the port.
+  const bare = HOST_PORT.test(host) ? host.slice(0, host.lastIndexOf(':')) : host;
+  const example = hasPort(host)
+    ? host
+    : `${bare.includes(':') && !bare.startsWith('[') ? `[${bare}]` : bare}:${METADATA_HANDSHAKER_PORT}`;
+  throw new AltsError(
+    'INVALID_ARGUMENT',
+    `${name} "${quoteUntrusted(address)}" is not a host:port to dial: write it as "${quoteUntrusted(example)}" ` +
+      `(the handshaker listens on port ${METADATA_HANDSHAKER_PORT} on Google Cloud and by default in alts-emulator)`,
+  );
+}
+
 /** Option > ALTS_HANDSHAKER_SERVICE_ADDRESS > GCE_METADATA_HOST (host part, port 8080) > default. */
 export function resolveHandshakerAddress(
   option: string | undefined,
@@ -39,10 +76,10 @@ export function resolveHandshakerAddress(
   if (option !== undefined) {
     if (option.trim() === '')
       throw new AltsError('INVALID_ARGUMENT', 'handshakerServiceAddress must not be empty');
-    return { address: option.trim(), explicit: true };
+    return { address: checkHandshakerAddress(option.trim(), 'handshakerServiceAddress'), explicit: true };
   }
   const full = env[HANDSHAKER_ADDRESS_ENV]?.trim();
-  if (full) return { address: full, explicit: true };
+  if (full) return { address: checkHandshakerAddress(full, HANDSHAKER_ADDRESS_ENV), explicit: true };
   const metadataHost = env[GCE_METADATA_HOST_ENV]?.trim();
   if (metadataHost) {
     const colon = metadataHost.lastIndexOf(':');

@@ -18,6 +18,7 @@ import { trace } from '../trace.js';
 import { HandshakerStream } from './handshaker-client.js';
 import { canonicalSet, serviceAccountIn } from './identity.js';
 import { abortReason, type HandshakeLimiter, type Slot } from './limiter.js';
+import { nonAltsPeerError } from './peer-protocol.js';
 import { type ValidatedResult, validateResult } from './result.js';
 import { HANDSHAKE_READ_LIMIT, type ReadDeadline, SocketReader } from './socket-reader.js';
 
@@ -165,7 +166,11 @@ class Handshake {
   #waitingForPeer = false;
   #requests = 0;
   #retries = 0;
+  /** The peer's message deadline passed and it had its one last look (see #pause). */
+  #lookedLate = false;
   #lastWrite = performance.now();
+  /** Set once the peer's bytes have been seen to start an ALTS handshake. */
+  #peerSpeaksAlts = false;
 
   constructor(socket: Socket, p: HandshakeParams) {
     socket.on('error', ignoreHandledError);
@@ -228,10 +233,14 @@ class Handshake {
   async #firstMessage(): Promise<Step> {
     let sent = await this.#readPeer(this.#firstMessageDeadline());
     for (;;) {
+      this.#checkPeerProtocol(sent);
       const step = await this.#roundTrip(serverStart(this.#p, sent), sent);
-      if (step.resp.result !== undefined || step.resp.outFrames.length > 0) return step;
+      if (step.resp.result !== undefined || step.resp.outFrames.length > 0) {
+        this.#peerSpeaksAlts = true;
+        return step;
+      }
       this.#dropSlotAndStream();
-      await this.#pause(this.#firstMessageDeadline()?.ms);
+      await this.#pause(this.#firstMessageDeadline());
       sent = Buffer.concat([sent, await this.#readPeer(this.#firstMessageDeadline())]);
       if (sent.length > MAX_FIRST_MESSAGE_BYTES) {
         throw new AltsError(
@@ -250,10 +259,12 @@ class Handshake {
   async #nextMessage(previous: Step): Promise<Step> {
     if (this.#p.side === 'server') this.#slot?.idle(this.#preempt);
     // The handshaker wants more of a message that arrived in pieces: let the rest gather first.
-    if (previous.resp.outFrames.length === 0) await this.#pause(this.#peerMessageDeadline()?.ms);
+    if (previous.resp.outFrames.length === 0) await this.#pause(this.#peerMessageDeadline());
     const received = await this.#readPeer(this.#peerMessageDeadline());
     this.#slot?.busy();
     const sent = previous.extra.length > 0 ? Buffer.concat([previous.extra, received]) : received;
+    this.#checkPeerProtocol(sent);
+    this.#peerSpeaksAlts = true;
     return this.#roundTrip(nextRequest(sent, performance.now() - this.#lastWrite), sent);
   }
 
@@ -296,6 +307,7 @@ class Handshake {
       this.#socket.write(resp.outFrames);
       this.#lastWrite = performance.now();
       this.#retries = 0;
+      this.#lookedLate = false;
     }
     trace(
       `${this.#who}: response out_frames=${resp.outFrames.length}B consumed=${resp.bytesConsumed}B ` +
@@ -309,6 +321,16 @@ class Handshake {
       );
     }
     return { resp, extra };
+  }
+
+  /**
+   * A peer that does not speak ALTS is named by its first bytes (peer-protocol.ts) before the
+   * handshaker sees them: its verdict on them would send the user looking for the wrong fault.
+   */
+  #checkPeerProtocol(sent: Buffer): void {
+    if (this.#peerSpeaksAlts) return;
+    const notAlts = nonAltsPeerError(this.#p.side, this.#who, sent);
+    if (notAlts !== undefined) throw notAlts;
   }
 
   /** A handshake slot from the limiter, queued fairly across sources when all are taken. */
@@ -366,9 +388,18 @@ class Handshake {
     };
   }
 
-  /** A growing pause, never past what is left of the peer's deadline. */
-  async #pause(leftMs: number | undefined): Promise<void> {
-    const ms = Math.min(INCOMPLETE_RETRY_MS * 2 ** this.#retries++, leftMs ?? Number.POSITIVE_INFINITY);
+  /**
+   * A growing pause before looking at the peer's bytes again, never past what is left of its
+   * deadline. Past the deadline the peer gets one last look at what it sent in time (the rest of a
+   * message may have arrived while we queued for a slot), not more time: a peer still dripping
+   * then fails here instead of feeding us a request per read.
+   */
+  async #pause(deadline: ReadDeadline | undefined): Promise<void> {
+    if (deadline !== undefined && deadline.ms <= 0) {
+      if (this.#lookedLate) throw deadline.error();
+      this.#lookedLate = true;
+    }
+    const ms = Math.min(INCOMPLETE_RETRY_MS * 2 ** this.#retries++, deadline?.ms ?? Number.POSITIVE_INFINITY);
     // Once the peer is gone no more bytes come: the read that follows returns what arrived, or why not.
     if (ms <= 0 || this.#reader.failure !== undefined) return;
     try {

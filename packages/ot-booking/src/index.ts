@@ -8,6 +8,7 @@ export {
   validateBookingRequest,
 } from './bookings.js';
 export { describeFailure } from './call-failure.js';
+export { type Program, parseCommandLine, usageError } from './command-line.js';
 export {
   createOtBookingClient,
   createOtBookingServer,

@@ -46,8 +46,8 @@ import { REKEY, RPC_VERSIONS as VERSIONS } from '@grpc-alts/test-support/handsha
 import { rawHandshakerService } from '@grpc-alts/test-support/handshaker-stream';
 import fc from 'fast-check';
 import type { LocalIdentity, TrustAnchor } from './certificate.js';
-import { issueTestBundles } from './driver.test.util.js';
 import { startEmulator } from './emulator.js';
+import { issueTestBundles } from './emulator.test.util.js';
 import { readDisabledServiceAccounts } from './iam.js';
 import { createHandshakerService } from './service.js';
 

@@ -1,12 +1,11 @@
 // ot-booking-client: asks the OT booking back end for a booking over ALTS (AltsOtBookingClient).
 // Run through bin/ot-booking-client.js.
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { AltsError } from '@grpc-alts/alts';
+import { AltsError, quoteUntrusted } from '@grpc-alts/alts';
 import {
   type BookingResponse,
   createOtBookingClient,
   describeFailure,
-  escapeLogField,
   logLine,
   parseCommandLine,
   usageError,
@@ -41,7 +40,7 @@ const MAX_TIMEOUT_SECONDS = 3600;
 
 /** Error details come from the server or the handshaker (which may quote the peer): escaped. */
 function fail(code: status, details: string, server: string): never {
-  process.stderr.write(`${status[code]}: ${escapeLogField(describeFailure(details, server))}\n`);
+  process.stderr.write(`${logLine`${status[code]}: ${describeFailure(details, server)}`}\n`);
   process.exit(EXIT_RPC_BASE + code);
 }
 
@@ -83,7 +82,7 @@ client.getBookingInfo(
     // in JSON only by `\uXXXX` escapes, which decode to the same strings.
     if (values.json)
       process.stdout.write(
-        `${escapeLogField(JSON.stringify({ ...request, ...booking }), Number.POSITIVE_INFINITY)}\n`,
+        `${quoteUntrusted(JSON.stringify({ ...request, ...booking }), Number.POSITIVE_INFINITY)}\n`,
       );
     else
       process.stdout.write(

@@ -23,4 +23,4 @@ export {
   type OtBookingServiceServer,
   OtBookingServiceService,
 } from './gen/otbooking/ot_booking.js';
-export { escapeLogField, logLine } from './log-escape.js';
+export { logLine } from './log-escape.js';

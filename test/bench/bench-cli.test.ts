@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { run } from 'ot-booking-demo/processes';
+import { run } from '@grpc-alts/test-support/processes';
 import { ROOT } from './lib/context.js';
 import { renderSvg } from './lib/report.js';
 import type { BenchResults } from './lib/results.js';

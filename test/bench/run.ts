@@ -11,11 +11,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { guardExit } from 'ot-booking-demo/exit-guard';
-import { type Started, startEmulator } from 'ot-booking-demo/processes';
+import { guardExit } from '@grpc-alts/test-support/exit-guard';
+import { runToCompletion, type Started, startEmulator } from '@grpc-alts/test-support/processes';
 import { type BenchContext, CLIENT_SA, ROOT, SERVER_SA } from './lib/context.js';
 import { load1, machineInfo } from './lib/machine.js';
-import { runToCompletion } from './lib/processes.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import type { BenchResults } from './lib/results.js';
 import { evaluateTargets } from './lib/targets.js';
@@ -140,7 +139,7 @@ async function writeReports(results: BenchResults, log: (line: string) => void, 
 async function formatForCommit(dir: string, log: (line: string) => void): Promise<void> {
   const biome = join(ROOT, 'node_modules/.bin/biome');
   const files = ['results.json', 'results.md'].map((f) => join(dir, f));
-  const r = await runToCompletion(biome, ['format', '--write', ...files], 30_000);
+  const r = await runToCompletion([biome, 'format', '--write', ...files], 30_000);
   if (r.code !== 0) log(`biome format failed (${r.code}): ${r.stderr.split('\n')[0] ?? ''}`);
 }
 

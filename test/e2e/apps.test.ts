@@ -7,7 +7,14 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PROGRAMS, run, type Started, startEmulator, startReady, stopAll } from 'ot-booking-demo/processes';
+import {
+  PROGRAMS,
+  run,
+  type Started,
+  startEmulator,
+  startReady,
+  stopAll,
+} from '@grpc-alts/test-support/processes';
 
 const { emulator: EMULATOR, server: SERVER, client: CLIENT, demo: DEMO } = PROGRAMS;
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { run, type Started, startReady, stopAll } from 'ot-booking-demo/processes';
+import { run, type Started, startReady, stopAll } from '@grpc-alts/test-support/processes';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const EXIT_USAGE = 2;

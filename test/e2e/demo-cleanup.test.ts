@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROGRAMS } from 'ot-booking-demo/processes';
+import { PROGRAMS } from '@grpc-alts/test-support/processes';
 
 /** Set in the demo's environment only; every process that carries it belongs to one demo run. */
 const MARKER_VARIABLE = 'OT_BOOKING_DEMO_CLEANUP_TEST';

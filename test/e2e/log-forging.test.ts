@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROGRAMS, run, type Started, startEmulator, startReady, stopAll } from 'ot-booking-demo/processes';
+import {
+  PROGRAMS,
+  run,
+  type Started,
+  startEmulator,
+  startReady,
+  stopAll,
+} from '@grpc-alts/test-support/processes';
 
 const { server: SERVER, client: CLIENT } = PROGRAMS;
 

@@ -28,7 +28,7 @@ const RESETS_PER_SECOND = 5;
 const RSS_BOUND_MIB = 256;
 /** The client's default handshake deadline: good calls must succeed within it. */
 const GOOD_CALL_DEADLINE_MS = 20_000;
-/** 5 failures in full plus one summary per 10 s window (apps/server failure-log.ts), with room to spare. */
+/** 5 in full plus one summary per 10 s window (createHandshakeFailureLog), with room to spare. */
 const MAX_FAILURE_LINES = 40;
 /** The server's default first-message deadline (AltsServerOptions.firstMessageTimeoutMs). */
 const FIRST_MESSAGE_TIMEOUT_MS = 10_000;

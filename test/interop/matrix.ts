@@ -19,16 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  clients,
-  emulatorArgv,
-  type Running,
-  runClient,
-  running,
-  runUnavailable,
-  start,
-  stop,
-} from './processes.js';
+import { emulatorArgv, runUnavailable, stopAll } from '@grpc-alts/test-support/processes';
+import { type Running, runClient, running, start, stop } from './harness.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = join(root, 'test/interop');
@@ -301,11 +293,11 @@ describe('ALTS interop matrix', { skip: unavailable() }, () => {
   });
 
   after(async () => {
-    // Clients left by a timed-out test, peers, then the emulators they talk to; each by its pid.
-    for (const child of clients) child.kill('SIGKILL');
+    // Peers, then the emulators they talk to, then clients left by a timed-out test; each by its pid.
     const emulators = running.filter((p) => p.name.startsWith('emulator'));
     await Promise.all(running.filter((p) => !emulators.includes(p)).map(stop));
     await Promise.all(emulators.map(stop));
+    await stopAll();
     await rm(stateDir, { recursive: true, force: true });
   });
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { clients, emulatorArgv, type Running, runClient, running, start, stop } from './processes.js';
+import { emulatorArgv, stopAll } from '@grpc-alts/test-support/processes';
+import { type Running, runClient, running, start, stop } from './harness.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const EMULATOR = join(root, 'packages/alts-emulator/dist/cli.js');
@@ -76,8 +77,8 @@ describe('alts-emulator run end to end', { skip }, () => {
     if (AS_NOBODY) await chown(stateDir, NOBODY_UID, NOBODY_UID);
   });
   after(async () => {
-    for (const child of clients) child.kill('SIGKILL');
     await Promise.all(running.map(stop));
+    await stopAll();
     await rm(stateDir, { recursive: true, force: true });
   });
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
-import { PROGRAMS, run, stopAll, track } from 'ot-booking-demo/processes';
+import { PROGRAMS, run, stopAll, track } from '@grpc-alts/test-support/processes';
 
 const SERVER_SA = 'backend@hospital-netns.iam.gserviceaccount.com';
 const CLIENT_SA = 'frontend@hospital-netns.iam.gserviceaccount.com';

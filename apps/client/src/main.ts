@@ -1,15 +1,14 @@
 // ot-booking-client: asks the OT booking back end for a booking over ALTS (AltsOtBookingClient).
 // Run through bin/ot-booking-client.js.
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { AltsError } from '@grpc-alts/alts';
+import { AltsError, quoteUntrusted } from '@grpc-alts/alts';
 import {
   type BookingResponse,
   createOtBookingClient,
   describeFailure,
-  escapeLogField,
   logLine,
+  parseCommandLine,
+  usageError,
 } from '@grpc-alts/ot-booking';
 
 const USAGE = `Usage: ot-booking-client [options] <server-address> <server-service-account>...
@@ -30,8 +29,11 @@ Options:
 
 Exit status: 0 success, 2 usage error, 64 + gRPC status code when the call fails.
 `;
-const PROG = 'ot-booking-client';
-const EXIT_USAGE = 2;
+const PROGRAM = {
+  name: 'ot-booking-client',
+  usage: USAGE,
+  packageJson: new URL('../package.json', import.meta.url),
+};
 /** grpcurl's convention: failures exit with 64 + the gRPC status code. */
 const EXIT_RPC_BASE = 64;
 const MAX_TIMEOUT_SECONDS = 3600;
@@ -44,55 +46,26 @@ const HANDSHAKE_SHARE_OF_DEADLINE = 0.8;
 /** The library's client default (grpc-java's 20 s): a long --timeout does not lengthen the handshake. */
 const MAX_HANDSHAKE_TIMEOUT_MS = 20_000;
 
-/** One line and where to look (clig.dev): the whole usage would bury the line that matters. */
-function usage(message: string): never {
-  process.stderr.write(`${PROG}: ${escapeLogField(message)}\nRun '${PROG} --help' for usage.\n`);
-  process.exit(EXIT_USAGE);
-}
-
 /** Error details come from the server or the handshaker (which may quote the peer): escaped. */
 function fail(code: status, details: string, server: string): never {
-  process.stderr.write(`${status[code]}: ${escapeLogField(describeFailure(details, server))}\n`);
+  process.stderr.write(`${logLine`${status[code]}: ${describeFailure(details, server)}`}\n`);
   process.exit(EXIT_RPC_BASE + code);
 }
 
-function parse() {
-  try {
-    return parseArgs({
-      allowPositionals: true,
-      options: {
-        patient: { type: 'string', default: 'PT-1204' },
-        doctor: { type: 'string', default: 'DC-3904' },
-        description: { type: 'string', default: '' },
-        timeout: { type: 'string', default: '10' },
-        handshaker: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', default: false },
-      },
-    });
-  } catch (err) {
-    // parseArgs's first sentence names the bad argument; the rest is advice about positionals.
-    return usage((err as Error).message.split('. ')[0]?.replace(/^./, (c) => c.toLowerCase()) ?? '');
-  }
-}
-
-const { values, positionals } = parse();
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
-if (values.version) {
-  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  process.stdout.write(`${PROG} ${version}\n`);
-  process.exit(0);
-}
+const { values, positionals } = parseCommandLine(PROGRAM, {
+  patient: { type: 'string', default: 'PT-1204' },
+  doctor: { type: 'string', default: 'DC-3904' },
+  description: { type: 'string', default: '' },
+  timeout: { type: 'string', default: '10' },
+  handshaker: { type: 'string' },
+  json: { type: 'boolean', default: false },
+});
 const [address, ...serverAccounts] = positionals;
 if (!address || serverAccounts.length === 0)
-  usage('a server address and at least one server service account are required');
+  usageError(PROGRAM, 'a server address and at least one server service account are required');
 const timeout = Number(values.timeout);
 if (!(timeout > 0 && timeout <= MAX_TIMEOUT_SECONDS))
-  usage(`--timeout must be in (0, ${MAX_TIMEOUT_SECONDS}] seconds`);
+  usageError(PROGRAM, `--timeout must be in (0, ${MAX_TIMEOUT_SECONDS}] seconds`);
 
 let client: ReturnType<typeof createOtBookingClient>;
 try {
@@ -121,7 +94,7 @@ client.getBookingInfo(
     // in JSON only by `\uXXXX` escapes, which decode to the same strings.
     if (values.json)
       process.stdout.write(
-        `${escapeLogField(JSON.stringify({ ...request, ...booking }), Number.POSITIVE_INFINITY)}\n`,
+        `${quoteUntrusted(JSON.stringify({ ...request, ...booking }), Number.POSITIVE_INFINITY)}\n`,
       );
     else
       process.stdout.write(

@@ -10,8 +10,8 @@ import {
   describeFailure,
   type OtBookingServiceClient,
 } from '@grpc-alts/ot-booking';
-import { guardExit } from './exit-guard.js';
-import { PROGRAMS, run, type Started, startEmulator, startReady } from './processes.js';
+import { guardExit } from '@grpc-alts/test-support/exit-guard';
+import { PROGRAMS, run, type Started, startEmulator, startReady } from '@grpc-alts/test-support/processes';
 
 const { emulator: EMULATOR, server: SERVER, client: CLIENT } = PROGRAMS;
 

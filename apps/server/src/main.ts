@@ -1,21 +1,17 @@
 // ot-booking-server: the OT booking back end over ALTS (the Java sample's AltsOtBookingServer).
 // Run through bin/ot-booking-server.js.
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import type { AltsServer } from '@grpc-alts/alts';
+import { type AltsServer, createHandshakeFailureLog, waitForHandshaker } from '@grpc-alts/alts';
 import {
   createBookingService,
   createOtBookingServer,
   describeAltsError,
-  escapeLogField,
   loadBookings,
   logLine,
+  parseCommandLine,
+  usageError,
 } from '@grpc-alts/ot-booking';
-import { createFailureLog } from './failure-log.js';
-import { handshakerAnswers } from './handshaker-probe.js';
 
-const PROG = 'ot-booking-server';
 /** Time for a handshaker started alongside the server (a local recipe, a container) to come up. */
 const HANDSHAKER_WAIT_S = 10;
 const DEFAULT_PORT = '8080';
@@ -23,7 +19,10 @@ const DEFAULT_PORT = '8080';
 const EMULATOR_DEFAULT_PORT = 8080;
 /** What `alts-emulator --listen` accepts: host:port or [ipv6]:port. */
 const EMULATOR_LISTEN = /^(?:\[[^\]]+\]|[^:[\]/]+):\d{1,5}$/;
-const USAGE = `Usage: ot-booking-server [options] <client-service-account>...
+const PROGRAM = {
+  name: 'ot-booking-server',
+  packageJson: new URL('../package.json', import.meta.url),
+  usage: `Usage: ot-booking-server [options] <client-service-account>...
 
 Serves otbooking.OtBookingService over ALTS to the given client service accounts only.
 
@@ -38,22 +37,16 @@ Options:
 
 Before listening it waits up to ${HANDSHAKER_WAIT_S} s for its handshaker to answer, saying so on
 stderr, and exits 1 if it does not; then it prints "READY <host:port>" on stdout.
-`;
+`,
+};
 const DEFAULT_BOOKINGS = fileURLToPath(new URL('../data/bookings.json', import.meta.url));
 /** How long in-flight calls may finish after SIGINT/SIGTERM before connections are cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
-const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
 /** Writes one log line; a template tag, so every field is escaped (no peer text can forge a line). */
 const log = (literals: TemplateStringsArray, ...fields: readonly unknown[]) =>
-  process.stderr.write(`${new Date().toISOString()} ${PROG}: ${logLine(literals, ...fields)}\n`);
-
-/** One line and where to look (clig.dev): the whole usage would bury the line that matters. */
-function usage(message: string): never {
-  process.stderr.write(`${PROG}: ${escapeLogField(message)}\nRun '${PROG} --help' for usage.\n`);
-  process.exit(EXIT_USAGE);
-}
+  process.stderr.write(`${new Date().toISOString()} ${PROGRAM.name}: ${logLine(literals, ...fields)}\n`);
 
 /** A start-up failure the user can fix: one log line saying how, exit 1. */
 function fatal(message: string): never {
@@ -61,33 +54,12 @@ function fatal(message: string): never {
   process.exit(EXIT_FAILURE);
 }
 
-function parse() {
-  try {
-    return parseArgs({
-      allowPositionals: true,
-      options: {
-        port: { type: 'string', default: DEFAULT_PORT },
-        host: { type: 'string', default: '0.0.0.0' },
-        handshaker: { type: 'string' },
-        bookings: { type: 'string', default: DEFAULT_BOOKINGS },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', default: false },
-      },
-    });
-  } catch (err) {
-    // parseArgs's first sentence names the bad argument; the rest is advice about positionals.
-    return usage((err as Error).message.split('. ')[0]?.replace(/^./, (c) => c.toLowerCase()) ?? '');
-  }
-}
-
-async function waitForHandshaker(address: string): Promise<void> {
-  const deadline = new Date(Date.now() + HANDSHAKER_WAIT_S * 1000);
-  const answers = await handshakerAnswers(
-    address,
-    deadline,
-    () =>
+async function checkHandshaker(address: string): Promise<void> {
+  const answers = await waitForHandshaker(address, {
+    timeoutMs: HANDSHAKER_WAIT_S * 1000,
+    onRetry: () =>
       log`no ALTS handshaker service answers at ${address} yet; retrying for up to ${HANDSHAKER_WAIT_S} s`,
-  );
+  });
   // A gRPC target (dns:///h:p, unix:/path) is not an address alts-emulator --listen takes.
   const listen = EMULATOR_LISTEN.test(address) ? address : '<host:port>';
   if (!answers)
@@ -114,33 +86,29 @@ async function listen(server: AltsServer, host: string, port: number): Promise<n
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parse();
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (values.version) {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-    process.stdout.write(`${PROG} ${version}\n`);
-    return;
-  }
-  if (positionals.length === 0) usage('at least one client service account is required');
+  const { values, positionals } = parseCommandLine(PROGRAM, {
+    port: { type: 'string', default: DEFAULT_PORT },
+    host: { type: 'string', default: '0.0.0.0' },
+    handshaker: { type: 'string' },
+    bookings: { type: 'string', default: DEFAULT_BOOKINGS },
+  });
+  if (positionals.length === 0) usageError(PROGRAM, 'at least one client service account is required');
   const port = Number(values.port);
-  if (!/^\d{1,5}$/.test(values.port) || port > 65_535) usage(`--port must be 0-65535, got ${values.port}`);
+  if (!/^\d{1,5}$/.test(values.port) || port > 65_535)
+    usageError(PROGRAM, `--port must be 0-65535, got ${values.port}`);
 
   const bookings = await loadBookings(values.bookings);
   const service = createBookingService(
     bookings,
     (l) => log`getBookingInfo from ${l.caller}: patient ${l.patientID} doctor ${l.doctorID}: ${l.outcome}`,
   );
-  const failures = createFailureLog((line) => log`${line}`);
+  const failures = createHandshakeFailureLog((line) => log`${line}`);
   const server: AltsServer = createOtBookingServer(service, {
     clientServiceAccounts: positionals,
     ...(values.handshaker === undefined ? {} : { handshakerServiceAddress: values.handshaker }),
-    onHandshakeFailure: (error, remote) =>
-      failures.record(error.code, () => `handshake with ${remote} failed: ${error.message}`),
+    onHandshakeFailure: failures.onHandshakeFailure,
   });
-  await waitForHandshaker(server.handshakerAddress);
+  await checkHandshaker(server.handshakerAddress);
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
   const bound = await listen(server, host, port);
   const stop = (signal: string) => {
@@ -160,5 +128,5 @@ async function main(): Promise<void> {
 main().catch((err: Error) => {
   // Creating the server throws AltsErrors about library options: say them as this program's flags.
   log`${describeAltsError(err.message)}`;
-  process.exit(1);
+  process.exit(EXIT_FAILURE);
 });

@@ -3,7 +3,7 @@
 // against the root before its service account means anything.
 import { createHash, type KeyObject, sign, verify } from 'node:crypto';
 import { malformed, unauthenticated } from './errors.js';
-import { checkServiceAccount, comparableServiceAccount, MAX_IDENTITY_BYTES } from './identity.js';
+import { canonicalServiceAccount, checkServiceAccount, MAX_IDENTITY_BYTES } from './identity.js';
 import { ED25519_KEY_BYTES, ED25519_SIGNATURE_BYTES, publicKeyFromRaw, rawPublicKey } from './keys.js';
 import { Reader, Writer } from './wire.js';
 
@@ -139,7 +139,7 @@ function verifyUncached(certificate: Buffer, anchor: TrustAnchor, what: string):
   if (!verify(null, signed, anchor.publicKey, signature)) {
     throw unauthenticated(`${what} has a bad signature`);
   }
-  if (comparableServiceAccount(serviceAccount) === undefined) {
+  if (canonicalServiceAccount(serviceAccount) === undefined) {
     throw unauthenticated(
       `${what} is for a service account outside visible ASCII, which matches no identity`,
     );

@@ -4,7 +4,14 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cleanupsAfterAll, collect, connect, drive, spawnCli, tempStateDir } from './driver.test.util.js';
+import {
+  cleanupsAfterAll,
+  collect,
+  connect,
+  relayHandshake,
+  spawnCli,
+  tempStateDir,
+} from './emulator.test.util.js';
 import { readDisabledServiceAccounts } from './iam.js';
 
 const SA = 'vm@project.iam.gserviceaccount.com';
@@ -33,7 +40,7 @@ test('serve: READY line on stdout, handshakes, logs on stderr, exit 0 on SIGTERM
   assert.ok(match, `unexpected stdout ${JSON.stringify(first.toString())}`);
   assert.notEqual(match[2], '0');
   const service = connect(match[1] as string);
-  const outcome = await drive(service, service);
+  const outcome = await relayHandshake(service, service);
   service.close();
   assert.equal(outcome.client.result?.peerIdentity?.serviceAccount, SA);
   child.kill('SIGTERM');
@@ -102,7 +109,7 @@ test('init, issue and serve --bundle: two "VMs" from one root handshake; issue n
     };
   };
   const [server, client] = [await vm('server-vm'), await vm('client-vm')];
-  const outcome = await drive(client.service, server.service);
+  const outcome = await relayHandshake(client.service, server.service);
   assert.equal(outcome.client.result?.peerIdentity?.serviceAccount, SA);
   assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, CLIENT);
   const serverLog = (await server.stop()).stderr;

@@ -44,10 +44,18 @@ import {
 import { activeTimers, cutAt, EscapeRecorder, fuzzRun, within } from '@grpc-alts/test-support/fuzz';
 import { REKEY, RPC_VERSIONS as VERSIONS } from '@grpc-alts/test-support/handshaker';
 import { rawHandshakerService } from '@grpc-alts/test-support/handshaker-stream';
+import {
+  type ByteMutation,
+  flipArb,
+  insertArb,
+  mutateBytes,
+  noMutationArb,
+  truncateArb,
+} from '@grpc-alts/test-support/mutations';
 import fc from 'fast-check';
 import type { LocalIdentity, TrustAnchor } from './certificate.js';
-import { issueTestBundles } from './driver.test.util.js';
 import { startEmulator } from './emulator.js';
+import { issueTestBundles } from './emulator.test.util.js';
 import { readDisabledServiceAccounts } from './iam.js';
 import { createHandshakerService } from './service.js';
 
@@ -141,33 +149,16 @@ class FakeCall extends EventEmitter {
 }
 
 type Alteration =
-  | { kind: 'none' }
-  | { kind: 'flip'; at: number; bit: number }
-  | { kind: 'truncate'; at: number }
-  | { kind: 'insert'; at: number; bytes: Uint8Array }
+  | ByteMutation
   | { kind: 'append'; bytes: Uint8Array }
   | { kind: 'random'; bytes: Uint8Array }
   | { kind: 'header'; at: number; value: number };
 
 const alterationArb: fc.Arbitrary<Alteration> = fc.oneof(
-  { weight: 12, arbitrary: fc.constant<Alteration>({ kind: 'none' }) },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant('flip' as const),
-      at: fc.nat(),
-      bit: fc.integer({ min: 0, max: 7 }),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('insert' as const),
-      at: fc.nat(),
-      bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
-    }),
-  },
+  { weight: 12, arbitrary: noMutationArb },
+  { weight: 4, arbitrary: flipArb(1) },
+  { weight: 1, arbitrary: truncateArb },
+  { weight: 1, arbitrary: insertArb(16) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -189,20 +180,10 @@ const alterationArb: fc.Arbitrary<Alteration> = fc.oneof(
 function alter(bytes: Buffer, a: Alteration): Buffer {
   switch (a.kind) {
     case 'none':
-      return bytes;
-    case 'flip': {
-      if (bytes.length === 0) return bytes;
-      const out = Buffer.from(bytes);
-      const at = a.at % out.length;
-      out[at] = (out[at] as number) ^ (1 << a.bit);
-      return out;
-    }
+    case 'flip':
     case 'truncate':
-      return bytes.subarray(0, a.at % (bytes.length + 1));
-    case 'insert': {
-      const at = a.at % (bytes.length + 1);
-      return Buffer.concat([bytes.subarray(0, at), a.bytes, bytes.subarray(at)]);
-    }
+    case 'insert':
+      return mutateBytes(bytes, a);
     case 'append':
       return Buffer.concat([bytes, a.bytes]);
     case 'random':

@@ -13,18 +13,18 @@ import { clientStart, next, REKEY, RPC_VERSIONS, serverStart } from '@grpc-alts/
 import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
 import { loadBundle } from './bundle.js';
 import { keyIdOf, verifyCertificate } from './certificate.js';
+import { startEmulator } from './emulator.js';
 import {
   CLIENT,
   cleanupsAfterAll,
   collect,
   connect,
-  drive,
   type Outcome,
+  relayHandshake,
   SERVER,
   spawnCli,
   tempStateDir,
-} from './driver.test.util.js';
-import { startEmulator } from './emulator.js';
+} from './emulator.test.util.js';
 import { disableServiceAccount, enableServiceAccount, MAX_IAM_FILE_BYTES } from './iam.js';
 import { rawPublicKey } from './keys.js';
 import {
@@ -326,7 +326,7 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
     assert.equal(resp.status?.code, status.INTERNAL);
     assert.match(resp.status?.details ?? '', /chmod 600/);
     await chmod(iam, 0o600);
-    assertSuccess(await drive(service, service));
+    assertSuccess(await relayHandshake(service, service));
   });
 
   test('a state directory, root key or IAM file owned by another user is refused', {
@@ -387,7 +387,7 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
       const address = /^READY (\S+)\n$/.exec(ready.toString())?.[1];
       assert.ok(address, ready.toString());
       const service = connect(address);
-      assertSuccess(await drive(service, service));
+      assertSuccess(await relayHandshake(service, service));
       service.close();
       const rootSeed = seedOf(await readFile(join(rootDirOf(dir), 'root-key.pem'), 'utf8'));
       const bundle = JSON.parse(await readFile(bundlePathOf(dir, SERVER), 'utf8')) as { identityKey: string };
@@ -455,9 +455,9 @@ describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fo
     const resp = await new RawHandshakerStream(service).send(clientStart());
     assert.equal(resp.status?.code, status.PERMISSION_DENIED);
     await enableServiceAccount(dir, CLIENT.toUpperCase());
-    assertSuccess(await drive(service, service));
+    assertSuccess(await relayHandshake(service, service));
     await disableServiceAccount(dir, SERVER.toUpperCase());
-    const o = await drive(service, service);
+    const o = await relayHandshake(service, service);
     assert.equal(o.server.failure?.code, status.PERMISSION_DENIED);
   });
 
@@ -465,21 +465,23 @@ describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fo
     const { service } = await emulator(await stateDir(), KIOSK, CLIENT);
     for (const target of [KIOSK.toUpperCase(), 'Kiosk@Project.iam.gserviceaccount.com']) {
       assertSuccess(
-        await drive(service, service, { clientStart: { targetIdentities: [{ serviceAccount: target }] } }),
+        await relayHandshake(service, service, {
+          clientStart: { targetIdentities: [{ serviceAccount: target }] },
+        }),
       );
     }
     for (const target of LOOK_ALIKES) {
-      const o = await drive(service, service, {
+      const o = await relayHandshake(service, service, {
         clientStart: { targetIdentities: [{ serviceAccount: target }] },
       });
       assert.equal(o.client.failure?.code, status.PERMISSION_DENIED, JSON.stringify(target));
     }
-    const asKiosk = await drive(service, service, {
+    const asKiosk = await relayHandshake(service, service, {
       clientStart: { localIdentity: { serviceAccount: 'KIOSK@project.iam.gserviceaccount.com' } },
     });
     assertSuccess(asKiosk);
     assert.equal(asKiosk.client.result?.localIdentity?.serviceAccount, KIOSK);
-    const lookAlike = await drive(service, service, {
+    const lookAlike = await relayHandshake(service, service, {
       clientStart: { localIdentity: { serviceAccount: LOOK_ALIKES[0] } },
     });
     assert.equal(lookAlike.client.failure?.code, status.PERMISSION_DENIED);
@@ -507,11 +509,11 @@ test('issue 13 finding 5: an IAM file of thousands of accounts works; disable re
     writeFile(iam, `${JSON.stringify({ disabledServiceAccounts: accounts }, null, 2)}\n`, { mode: 0o600 });
   // 2 000 accounts: ~110 KiB, past the old 64 KiB read limit.
   await write(Array.from({ length: 2000 }, (_, i) => `retired-${i}@project.iam.gserviceaccount.com`));
-  assertSuccess(await drive(service, service));
+  assertSuccess(await relayHandshake(service, service));
   assert.equal((await cli(['disable', CLIENT, '--state-dir', dir])).code, 0);
-  assert.equal((await drive(service, service)).client.failure?.code, status.PERMISSION_DENIED);
+  assert.equal((await relayHandshake(service, service)).client.failure?.code, status.PERMISSION_DENIED);
   assert.equal((await cli(['enable', CLIENT, '--state-dir', dir])).code, 0);
-  assertSuccess(await drive(service, service));
+  assertSuccess(await relayHandshake(service, service));
 
   // Filled to just under the bound with the longest accounts; one more would cross it.
   const long = (i: number) => `${String(i).padStart(6, '0')}${'a'.repeat(1000)}@p.iam`;
@@ -525,5 +527,5 @@ test('issue 13 finding 5: an IAM file of thousands of accounts works; disable re
   assert.equal(code, 1);
   assert.match(stderr, /cannot disable/);
   assert.equal(await readFile(iam, 'utf8'), full, 'the file is unchanged');
-  assertSuccess(await drive(service, service));
+  assertSuccess(await relayHandshake(service, service));
 });

@@ -4,7 +4,7 @@
 // established go on (their keys are in the peers' hands, as on GCP).
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkServiceAccount, comparableServiceAccount, sameServiceAccount } from './identity.js';
+import { canonicalServiceAccount, checkServiceAccount, sameServiceAccount } from './identity.js';
 import { quote } from './quote.js';
 import { openPrivateDir, readStateFile, replaceAtomically } from './state-dir.js';
 
@@ -32,11 +32,11 @@ export interface DisabledServiceAccounts {
 
 function disabledSet(listed: readonly string[]): DisabledServiceAccounts {
   // Entries outside visible ASCII match no identity, so they are left out of the lookup.
-  const keys = new Set(listed.map(comparableServiceAccount).filter((key) => key !== undefined));
+  const keys = new Set(listed.map(canonicalServiceAccount).filter((key) => key !== undefined));
   return {
     listed,
     has(sa) {
-      const key = comparableServiceAccount(sa);
+      const key = canonicalServiceAccount(sa);
       return key !== undefined && keys.has(key);
     },
   };

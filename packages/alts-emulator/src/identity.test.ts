@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkServiceAccount, comparableServiceAccount, sameServiceAccount } from './identity.js';
+import { canonicalServiceAccount, checkServiceAccount, sameServiceAccount } from './identity.js';
 
 const SA = 'kiosk@project.iam.gserviceaccount.com';
 
@@ -35,8 +35,8 @@ test('HARDENING 35: service accounts compare with ASCII letters folded, nothing 
     assert.ok(!sameServiceAccount(a, b), `${JSON.stringify(a)} != ${JSON.stringify(b)}`);
     assert.ok(!sameServiceAccount(b, a), `${JSON.stringify(b)} != ${JSON.stringify(a)}`);
   }
-  assert.equal(comparableServiceAccount('Kiosk@P'), 'kiosk@p');
-  assert.equal(comparableServiceAccount('\u212aiosk@p'), undefined);
+  assert.equal(canonicalServiceAccount('Kiosk@P'), 'kiosk@p');
+  assert.equal(canonicalServiceAccount('\u212aiosk@p'), undefined);
 });
 
 test('HARDENING 35: only bounded visible ASCII may be certified or disabled', () => {

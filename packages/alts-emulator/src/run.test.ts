@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cleanupsAfterAll, collect, connect, drive } from './driver.test.util.js';
+import { cleanupsAfterAll, collect, connect, relayHandshake } from './emulator.test.util.js';
 import { checkSandboxSupport, GCE_PRODUCT_NAME, sandboxMode } from './sandbox.js';
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
@@ -82,7 +82,7 @@ async function expectServedAs(child: ChildProcess, account: string): Promise<voi
   const done = collect(child);
   const address = `${(await firstLine(child)).split(/\s/)[0]}:8080`;
   const service = connect(address);
-  const outcome = await drive(service, service);
+  const outcome = await relayHandshake(service, service);
   service.close();
   assert.equal(outcome.client.result?.localIdentity?.serviceAccount, account);
   assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, account);

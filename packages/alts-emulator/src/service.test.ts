@@ -4,17 +4,17 @@ import { status } from '@grpc/grpc-js';
 import { HandshakerReq, type HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
 import { clientStart, next, REKEY, RPC_VERSIONS, serverStart } from '@grpc-alts/test-support/handshaker';
 import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
+import { type RunningEmulator, startEmulator } from './emulator.js';
 import {
   CLIENT,
   cleanupsAfterAll,
   connect,
-  drive,
   type Flight,
   type Outcome,
+  relayHandshake,
   SERVER,
   tempStateDir,
-} from './driver.test.util.js';
-import { type RunningEmulator, startEmulator } from './emulator.js';
+} from './emulator.test.util.js';
 import { disableServiceAccount, enableServiceAccount } from './iam.js';
 
 const cleanups = cleanupsAfterAll();
@@ -84,7 +84,7 @@ describe('successful handshakes', () => {
     ['through two emulators sharing a trust root', () => clientVm, () => serverVm],
   ] as const) {
     test(name, async () => {
-      const o = await drive(c(), s());
+      const o = await relayHandshake(c(), s());
       assertSuccess(o);
       const cr = o.client.result;
       const sr = o.server.result;
@@ -100,7 +100,7 @@ describe('successful handshakes', () => {
       assert.equal(cr.localIdentity?.serviceAccount, CLIENT);
       assert.equal(sr.peerIdentity?.serviceAccount, CLIENT);
       assert.equal(sr.localIdentity?.serviceAccount, SERVER);
-      // Each side gets the max frame size the other advertised (driver: client 128 KiB, server 1 MiB).
+      // Each side gets the max frame size the other advertised (the relay's: client 128 KiB, server 1 MiB).
       assert.equal(cr.maxFrameSize, 1048576);
       assert.equal(sr.maxFrameSize, 131072);
       assert.equal(o.client.leftover.length, 0);
@@ -111,7 +111,7 @@ describe('successful handshakes', () => {
 
   test('peer rpc versions are the ones the peer sent, and a missing max frame size is 0', async () => {
     const serverVersions = { maxRpcVersion: { major: 2, minor: 7 }, minRpcVersion: { major: 1, minor: 3 } };
-    const o = await drive(one, one, {
+    const o = await relayHandshake(one, one, {
       clientStart: { maxFrameSize: 0 },
       serverStart: { rpcVersions: serverVersions },
     });
@@ -123,7 +123,7 @@ describe('successful handshakes', () => {
 
   test('two handshakes get different keys; concurrent streams are independent', async () => {
     const outcomes = await Promise.all(
-      Array.from({ length: 16 }, (_, i) => drive(i % 2 ? one : clientVm, serverVm)),
+      Array.from({ length: 16 }, (_, i) => relayHandshake(i % 2 ? one : clientVm, serverVm)),
     );
     outcomes.forEach(assertSuccess);
     const keys = new Set(outcomes.map((o) => o.client.result?.keyData.toString('hex')));
@@ -132,15 +132,15 @@ describe('successful handshakes', () => {
 
   for (const serverStyle of ['empty', 'bytes'] as const) {
     test(`server_start with ${serverStyle} in_bytes, every message split into 1-byte next calls`, async () => {
-      assertSuccess(await drive(one, one, { serverStyle }));
-      assertSuccess(await drive(clientVm, serverVm, { serverStyle, chunkSize: 1 }));
+      assertSuccess(await relayHandshake(one, one, { serverStyle }));
+      assertSuccess(await relayHandshake(clientVm, serverVm, { serverStyle, chunkSize: 1 }));
     });
   }
 
   test("bytes after the peer's last message are left unconsumed (both sides)", async () => {
     const records = Buffer.from('first ALTS records from the client');
     const early = Buffer.from('records the server sent early');
-    const o = await drive(one, one, {
+    const o = await relayHandshake(one, one, {
       trailing: records,
       tamper: (flight, bytes) => (flight === 'serverFlight' ? Buffer.concat([bytes, early]) : bytes),
     });
@@ -150,7 +150,7 @@ describe('successful handshakes', () => {
   });
 
   test('a requested local identity is honoured if the emulator holds it', async () => {
-    const o = await drive(one, one, {
+    const o = await relayHandshake(one, one, {
       clientStart: { localIdentity: { serviceAccount: SERVER } },
       serverStart: {
         handshakeParameters: {
@@ -165,13 +165,13 @@ describe('successful handshakes', () => {
 
   test('target identities that include the server pass', async () => {
     const targetIdentities = [{ serviceAccount: 'other@x.iam' }, { serviceAccount: SERVER }];
-    assertSuccess(await drive(clientVm, serverVm, { clientStart: { targetIdentities } }));
+    assertSuccess(await relayHandshake(clientVm, serverVm, { clientStart: { targetIdentities } }));
   });
 });
 
 describe('authentication failures', () => {
   test('a server under another trust root fails the client', async () => {
-    const o = await drive(clientVm, stranger);
+    const o = await relayHandshake(clientVm, stranger);
     assert.equal(o.client.result, undefined);
     assert.equal(o.client.failure?.code, status.UNAUTHENTICATED);
     assert.match(o.client.failure?.details ?? '', /another trust root/);
@@ -179,7 +179,7 @@ describe('authentication failures', () => {
   });
 
   test('a client under another trust root fails the server', async () => {
-    const o = await drive(stranger, serverVm);
+    const o = await relayHandshake(stranger, serverVm);
     assert.equal(o.client.failure?.code, status.UNAUTHENTICATED);
   });
 
@@ -191,7 +191,7 @@ describe('authentication failures', () => {
     }
     await Promise.all(
       cases.map(async ([flight, at]) => {
-        const o = await drive(one, one, {
+        const o = await relayHandshake(one, one, {
           tamper: (f, bytes) => {
             if (f !== flight) return bytes;
             const copy = Buffer.from(bytes);
@@ -209,7 +209,7 @@ describe('authentication failures', () => {
 
   test('a server outside target_identities fails the client, naming both', async () => {
     const targetIdentities = [{ serviceAccount: 'expected@x.iam' }, { hostname: 'db.example' }];
-    const o = await drive(clientVm, serverVm, { clientStart: { targetIdentities } });
+    const o = await relayHandshake(clientVm, serverVm, { clientStart: { targetIdentities } });
     assert.equal(o.client.failure?.code, status.PERMISSION_DENIED);
     const details = o.client.failure?.details ?? '';
     assert.match(details, new RegExp(SERVER.replace(/\./g, '\\.')));
@@ -219,10 +219,12 @@ describe('authentication failures', () => {
   });
 
   test('a local identity the emulator does not hold is refused', async () => {
-    const o = await drive(serverVm, serverVm, { clientStart: { localIdentity: { serviceAccount: CLIENT } } });
+    const o = await relayHandshake(serverVm, serverVm, {
+      clientStart: { localIdentity: { serviceAccount: CLIENT } },
+    });
     assert.equal(o.client.failure?.code, status.PERMISSION_DENIED);
     assert.match(o.client.failure?.details ?? '', /cannot speak for/);
-    const s = await drive(one, clientVm, {
+    const s = await relayHandshake(one, clientVm, {
       serverStart: {
         handshakeParameters: { 2: { recordProtocols: [REKEY], localIdentities: [{ hostname: 'h' }] } },
       },
@@ -248,13 +250,13 @@ describe('IAM', () => {
     } finally {
       await enableServiceAccount(iamDir, CLIENT);
     }
-    assertSuccess(await drive(iam, iam));
+    assertSuccess(await relayHandshake(iam, iam));
   });
 
   test('a disabled server account fails new handshakes; the client learns why', async () => {
     await disableServiceAccount(iamDir, SERVER);
     try {
-      const o = await drive(iam, iam);
+      const o = await relayHandshake(iam, iam);
       assert.equal(o.server.failure?.code, status.PERMISSION_DENIED);
       assert.match(o.server.failure?.details ?? '', /server@project.*is disabled/);
       const c = new RawHandshakerStream(iam);
@@ -267,12 +269,12 @@ describe('IAM', () => {
     } finally {
       await enableServiceAccount(iamDir, SERVER);
     }
-    assertSuccess(await drive(iam, iam));
+    assertSuccess(await relayHandshake(iam, iam));
   });
 
   test('an account disabled mid-handshake fails the peer check', async () => {
     const disableAt = async (flight: Flight, sa: string) =>
-      drive(iam, iam, {
+      relayHandshake(iam, iam, {
         tamper: async (f, bytes) => {
           if (f === flight) await disableServiceAccount(iamDir, sa);
           return bytes;
@@ -395,7 +397,7 @@ describe('stream lifecycle', () => {
   });
 
   test('logs name identities and outcomes but never key material', async () => {
-    const o = await drive(one, one);
+    const o = await relayHandshake(one, one);
     assertSuccess(o);
     const key = o.client.result?.keyData ?? Buffer.alloc(0);
     const text = logs.join('\n');

@@ -8,8 +8,15 @@ import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { loadBundle } from './bundle.js';
 import { issueCertificate, verifyCertificate } from './certificate.js';
-import { CLIENT, cleanupsAfterAll, connect, drive, SERVER, tempStateDir } from './driver.test.util.js';
 import { startEmulator } from './emulator.js';
+import {
+  CLIENT,
+  cleanupsAfterAll,
+  connect,
+  relayHandshake,
+  SERVER,
+  tempStateDir,
+} from './emulator.test.util.js';
 import { disableServiceAccount, enableServiceAccount, readDisabledServiceAccounts } from './iam.js';
 import { initRoot, issueBundle, openRoot } from './trust.js';
 
@@ -200,11 +207,11 @@ test('an emulator serves from bundles: both of one root, IAM from its state dire
     () => e.stop(),
     () => service.close(),
   );
-  const ok = await drive(service, service);
+  const ok = await relayHandshake(service, service);
   assert.equal(ok.client.result?.peerIdentity?.serviceAccount, SERVER);
   assert.equal(ok.server.result?.peerIdentity?.serviceAccount, CLIENT);
   await disableServiceAccount(stateDir, CLIENT);
-  assert.equal((await drive(service, service)).client.failure?.code, status.PERMISSION_DENIED);
+  assert.equal((await relayHandshake(service, service)).client.failure?.code, status.PERMISSION_DENIED);
   await enableServiceAccount(stateDir, CLIENT);
 
   const other = await issued(CLIENT);
@@ -236,7 +243,7 @@ test('peers whose bundles come from different roots fail the handshake: UNAUTHEN
   };
   const serverSide = await start(a.paths[0] ?? '', a.dir);
   const clientSide = await start(b.paths[0] ?? '', b.dir);
-  const o = await drive(clientSide, serverSide);
+  const o = await relayHandshake(clientSide, serverSide);
   assert.equal(o.client.failure?.code, status.UNAUTHENTICATED);
   assert.match(
     o.client.failure?.details ?? '',

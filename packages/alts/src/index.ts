@@ -5,6 +5,11 @@ export {
   createAltsChannelCredentials,
 } from './grpc/channel-credentials.js';
 export { type AltsAuthContext, type CallWithAuthContext, getAltsContext } from './grpc/context.js';
+export {
+  createHandshakeFailureLog,
+  type HandshakeFailureLog,
+} from './grpc/handshake-failure-log.js';
+export { type WaitForHandshakerOptions, waitForHandshaker } from './grpc/handshaker-probe.js';
 export type { AltsCommonOptions } from './grpc/options.js';
 export { type AltsServer, type AltsServerOptions, createAltsServer } from './grpc/server.js';
 export {

@@ -8,6 +8,7 @@ export {
   validateBookingRequest,
 } from './bookings.js';
 export { describeAltsError, describeFailure } from './call-failure.js';
+export { type Program, parseCommandLine, usageError } from './command-line.js';
 export {
   createOtBookingClient,
   createOtBookingServer,
@@ -22,4 +23,4 @@ export {
   type OtBookingServiceServer,
   OtBookingServiceService,
 } from './gen/otbooking/ot_booking.js';
-export { escapeLogField, logLine } from './log-escape.js';
+export { logLine } from './log-escape.js';

@@ -1,6 +1,6 @@
 /** What every benchmark section gets from the orchestrator. */
 import { fileURLToPath } from 'node:url';
-import { startWorker, type Worker } from './processes.js';
+import { startWorker, type Worker } from '@grpc-alts/test-support/processes';
 import { CLIENT_SA, type Mode, type ModeConfig, SERVER_SA, TLS_CIPHER_SUITE } from './services.js';
 
 /** The repository root (test/dist/bench/lib/ → ../../../../). */

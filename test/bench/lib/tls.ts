@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runToCompletion } from './processes.js';
+import { runToCompletion } from '@grpc-alts/test-support/processes';
 import { TLS_SERVER_NAME } from './services.js';
 
 export interface CertFiles {
@@ -17,8 +17,8 @@ export async function makeSelfSignedCert(dir: string): Promise<CertFiles | { ski
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   const result = await runToCompletion(
-    'openssl',
     [
+      'openssl',
       'req',
       '-x509',
       '-newkey',

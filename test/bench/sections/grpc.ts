@@ -12,8 +12,8 @@
  */
 import { join } from 'node:path';
 import { OT_BOOKING_FLOW_CONTROL_WINDOW } from '@grpc-alts/ot-booking';
+import type { Worker } from '@grpc-alts/test-support/processes';
 import { type BenchContext, startPairs } from '../lib/context.js';
-import type { Worker } from '../lib/processes.js';
 import { MODES, type Mode } from '../lib/services.js';
 import { type Summary, summarize } from '../lib/stats.js';
 import {

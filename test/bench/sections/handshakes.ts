@@ -4,8 +4,9 @@
  * to READY (TCP connect + handshake + HTTP/2 settings). At concurrency above the limit of 100 the
  * queue must show as latency, never as errors. TLS 1.3 is measured alike, for reference.
  */
+
+import type { Worker } from '@grpc-alts/test-support/processes';
 import { type BenchContext, startPairs } from '../lib/context.js';
-import type { Worker } from '../lib/processes.js';
 import type { Mode } from '../lib/services.js';
 import { type Summary, summarize } from '../lib/stats.js';
 

@@ -3,8 +3,9 @@
  * --expose-gc); after warm-up connections, N more connections are opened (one RPC each, then idle)
  * and the RSS growth of each process, after GC, is divided by N.
  */
+
+import type { Worker } from '@grpc-alts/test-support/processes';
 import { type BenchContext, modeAvailable, startClient, startServer } from '../lib/context.js';
-import type { Worker } from '../lib/processes.js';
 import type { Mode } from '../lib/services.js';
 import { pushTo, type Summary, summarize } from '../lib/stats.js';
 

@@ -9,10 +9,15 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROGRAMS, type Started, startReady } from 'ot-booking-demo/processes';
-import { emulatorArgv, runUnavailable } from '../../interop/processes.js';
+import {
+  emulatorArgv,
+  PROGRAMS,
+  runToCompletion,
+  runUnavailable,
+  type Started,
+  startCommand,
+} from '@grpc-alts/test-support/processes';
 import { type BenchContext, CLIENT_SA, ROOT, SERVER_SA } from '../lib/context.js';
-import { runToCompletion } from '../lib/processes.js';
 
 export type PeerMode = 'go' | 'core';
 export const PEER_MODES: readonly PeerMode[] = ['go', 'core'];
@@ -102,15 +107,16 @@ export async function startPeerServers(ctx: BenchContext, into: PeerServers): Pr
       into.skipped[mode] = noSandbox;
       continue;
     }
-    const [, emulator, ...args] = emulatorArgv(
-      PROGRAMS.emulator,
-      'run',
-      into.stateDir,
-      { server: SERVER_SA },
-      ['--', ...peerCommand(mode), 'server', '--bench', '--listen', '127.0.0.1:0'],
-    ) as [string, string, ...string[]];
+    const command = emulatorArgv(PROGRAMS.emulator, 'run', into.stateDir, { server: SERVER_SA }, [
+      '--',
+      ...peerCommand(mode),
+      'server',
+      '--bench',
+      '--listen',
+      '127.0.0.1:0',
+    ]);
     try {
-      into.servers.set(mode, await startReady(`${mode}-peer-server`, emulator, args, ctx.childLog));
+      into.servers.set(mode, await startCommand(`${mode}-peer-server`, command, ctx.childLog));
     } catch (err) {
       into.skipped[mode] = `its server did not start: ${err instanceof Error ? err.message : String(err)}`;
     }
@@ -136,7 +142,7 @@ export async function runPeerCell(
 ): Promise<PeerFigures> {
   // grpcio 1.51 cannot set target service accounts (see peer.py); grpc-go can, as our clients do.
   const targetSa = mode === 'go' ? ['--target-sa', SERVER_SA] : [];
-  const [file, ...args] = emulatorArgv(PROGRAMS.emulator, 'run', stateDir, { server: CLIENT_SA }, [
+  const command = emulatorArgv(PROGRAMS.emulator, 'run', stateDir, { server: CLIENT_SA }, [
     '--',
     ...peerCommand(mode),
     'bench',
@@ -145,9 +151,9 @@ export async function runPeerCell(
     ...targetSa,
     '--config',
     JSON.stringify(settings),
-  ]) as [string, ...string[]];
+  ]);
   const timeoutMs = RUN_TIMEOUT_FACTOR * expectedMs(settings) + RUN_TIMEOUT_SLACK_MS;
-  const r = await runToCompletion(file, args, timeoutMs);
+  const r = await runToCompletion(command, timeoutMs);
   for (const line of r.stderr.split('\n')) if (line) ctx.childLog(`${mode}-peer-client | ${line}`);
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
   if (r.code !== 0 || !last.startsWith('{')) {

@@ -9,8 +9,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runToCompletion } from '@grpc-alts/test-support/processes';
 import type { BenchContext } from '../lib/context.js';
-import { runToCompletion } from '../lib/processes.js';
 import { round, type Summary, summarize } from '../lib/stats.js';
 import type { MicroRow, RecordBenchJson, StreamRow } from '../record-bench.js';
 
@@ -40,7 +40,7 @@ function isRecordBenchJson(v: unknown): v is RecordBenchJson {
 export async function runRecordSection(ctx: BenchContext): Promise<RecordSection> {
   const file = join(ctx.tmpDir, 'record-bench.json');
   const args = [RECORD_BENCH, '--json', file, ...(ctx.quick ? ['--quick'] : [])];
-  const r = await runToCompletion(process.execPath, args, ctx.quick ? 90_000 : 240_000);
+  const r = await runToCompletion([process.execPath, ...args], ctx.quick ? 90_000 : 240_000);
   try {
     if (r.code !== 0) {
       throw new Error(

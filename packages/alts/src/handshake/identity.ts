@@ -1,5 +1,6 @@
 /**
- * The one rule this project uses to compare service accounts (docs/hardening.md 35). Google
+ * The canonical form of `identity`, the one compared, or undefined if it matches nothing: the one
+ * rule this project compares service accounts by (docs/hardening.md 35). Google
  * service-account emails are ASCII and case-insensitive, so ASCII letters are folded; anything
  * outside printable ASCII makes the identity match nothing. Unicode case folding would let
  * U+212A KELVIN SIGN stand for `k` (grpc-go's strings.EqualFold does), and an identity the IAM
@@ -15,7 +16,7 @@ export function serviceAccountIn(identity: string, allowed: ReadonlySet<string>)
   return canonical !== undefined && allowed.has(canonical);
 }
 
-/** The canonical forms of a list; entries that can never match (non-ASCII) are dropped. */
+/** The {@link canonicalServiceAccount} forms of a list; entries that match nothing are dropped. */
 export function canonicalSet(identities: readonly string[]): ReadonlySet<string> {
   const set = new Set<string>();
   for (const identity of identities) {

@@ -25,6 +25,14 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { getHeapStatistics } from 'node:v8';
 import { cutAt, EscapeRecorder, fuzzRun } from '@grpc-alts/test-support/fuzz';
+import {
+  type ByteMutation,
+  flipArb,
+  insertArb,
+  mutateBytes,
+  noMutationArb,
+  truncateArb,
+} from '@grpc-alts/test-support/mutations';
 import { forceGc } from '@grpc-alts/test-support/resources';
 import { FakeSocket } from '@grpc-alts/test-support/sockets';
 import fc from 'fast-check';
@@ -127,27 +135,17 @@ function walk(data: Buffer, failAt: number): { frames: SealedRecord[]; failure?:
 
 /** A mutation of a well-formed record stream. */
 type Mutation =
-  | { kind: 'none' }
-  | { kind: 'flip'; positions: number[]; bits: number[] }
+  | ByteMutation
   | { kind: 'length'; frame: number; value: number }
   | { kind: 'type'; frame: number; value: number }
-  | { kind: 'truncate'; at: number }
-  | { kind: 'insert'; at: number; bytes: Uint8Array }
   | { kind: 'replay'; frame: number }
   | { kind: 'swap'; frame: number }
   | { kind: 'reflect' };
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 1, arbitrary: fc.constant<Mutation>({ kind: 'none' }) },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant('flip' as const),
-      positions: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
-      bits: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 4, maxLength: 4 }),
-    }),
-  },
+  { weight: 1, arbitrary: noMutationArb },
+  { weight: 4, arbitrary: flipArb(4) },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -169,15 +167,8 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
       value: fc.oneof(u32, fc.constantFrom(0, 5, 7, 0x106, 0x06000000)),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('insert' as const),
-      at: fc.nat(),
-      bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }),
-    }),
-  },
+  { weight: 1, arbitrary: truncateArb },
+  { weight: 1, arbitrary: insertArb(40) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), frame: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('swap' as const), frame: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant<Mutation>({ kind: 'reflect' }) },
@@ -200,15 +191,10 @@ function applyMutation(frames: Buffer[], plaintexts: readonly Buffer[], m: Mutat
   const pick = (i: number) => i % frames.length;
   switch (m.kind) {
     case 'none':
-      return wire;
-    case 'flip': {
-      const out = Buffer.from(wire);
-      m.positions.forEach((p, i) => {
-        const at = p % out.length;
-        out[at] = (out[at] as number) ^ (1 << (m.bits[i] ?? 0));
-      });
-      return out;
-    }
+    case 'flip':
+    case 'truncate':
+    case 'insert':
+      return mutateBytes(wire, m);
     case 'length': {
       const out = Buffer.from(wire);
       out.writeUInt32LE(m.value, starts[pick(m.frame)] as number);
@@ -218,12 +204,6 @@ function applyMutation(frames: Buffer[], plaintexts: readonly Buffer[], m: Mutat
       const out = Buffer.from(wire);
       out.writeUInt32LE(m.value, (starts[pick(m.frame)] as number) + FRAME_LENGTH_FIELD_SIZE);
       return out;
-    }
-    case 'truncate':
-      return wire.subarray(0, m.at % (wire.length + 1));
-    case 'insert': {
-      const at = m.at % (wire.length + 1);
-      return Buffer.concat([wire.subarray(0, at), m.bytes, wire.subarray(at)]);
     }
     case 'replay': {
       // An earlier frame sent again after its successors (HARDENING 9).

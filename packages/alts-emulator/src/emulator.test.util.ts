@@ -1,6 +1,6 @@
-// Test helpers: a driver that shuttles out_frames between a client-side and a server-side
-// DoHandshake stream (@grpc-alts/test-support's lock-step stream), the way gRPC libraries do over
-// a TCP connection; the CLI as a child process.
+// Test helpers of the emulator: relayHandshake shuttles out_frames between a client-side and a
+// server-side DoHandshake stream (@grpc-alts/test-support's lock-step stream), the way gRPC
+// libraries do over a TCP connection; trust roots and bundles; the CLI as a child process.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,7 +34,7 @@ export function connect(address: string): HandshakerServiceClient {
 
 export type Flight = 'clientInit' | 'serverFlight' | 'clientFinished';
 
-export interface DriveOptions {
+export interface RelayOptions {
   clientStart?: ClientStartParts;
   serverStart?: ServerStartParts;
   /** 'empty': C-core style server_start without bytes; 'bytes' (default): go/java style. */
@@ -101,11 +101,11 @@ function settle(side: Side, last: HandshakerResp | undefined, leftover: Buffer):
   return true;
 }
 
-/** Runs one handshake between a client-side and a server-side handshaker service. */
-export async function drive(
+/** Runs one handshake between a client-side and a server-side handshaker service, relaying its flights. */
+export async function relayHandshake(
   clientService: HandshakerServiceClient,
   serverService: HandshakerServiceClient,
-  options: DriveOptions = {},
+  options: RelayOptions = {},
 ): Promise<Outcome> {
   const tamper = options.tamper ?? ((_: Flight, b: Buffer): Buffer | Promise<Buffer> => b);
   const c = new RawHandshakerStream(clientService);

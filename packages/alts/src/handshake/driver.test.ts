@@ -738,21 +738,28 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 40: while a good handshake waits for the only slot, a silent replayer keeps it no longer than the idle grace', async () => {
+  it('HARDENING 40: while a good handshake waits for a slot, a source replaying first messages keeps none idle past the grace', async () => {
     await withFake({}, async (fake, ref) => {
-      const limiter = new HandshakeLimiter(1, PREEMPT_IDLE_MS);
-      const [replayer, replayed] = await socketPair();
-      replayer.on('error', () => {});
-      replayer.write(CLIENT_INIT);
-      const stalled = runHandshake(replayed, params(ref, 'server', { limiter, source: '10.0.0.66' }));
-      await until(() => fake.requests.length === 1 && limiter.active === 1, 'the server answered the replay');
+      const limiter = new HandshakeLimiter(2, PREEMPT_IDLE_MS);
+      const stalled: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 2; i++) {
+        const [replayer, replayed] = await socketPair();
+        replayer.on('error', () => {});
+        replayer.write(CLIENT_INIT);
+        stalled.push(runHandshake(replayed, params(ref, 'server', { limiter, source: '10.0.0.66' })));
+      }
+      await until(
+        () => fake.requests.length === 2 && limiter.active === 2,
+        'the server answered both replays',
+      );
       const [c, s] = await socketPair();
       const good = Promise.all([
         runHandshake(c, params(ref, 'client')),
         runHandshake(s, params(ref, 'server', { limiter, source: '10.0.0.1' })),
       ]);
-      await rejectsWith(stalled, 'HANDSHAKE_TIMEOUT', /while other handshakes waited for a slot/);
+      await rejectsWith(stalled[0] as Promise<unknown>, 'HANDSHAKE_TIMEOUT', /while other handshakes waited/);
       assert.equal((await good).length, 2);
+      await rejectsWith(stalled[1] as Promise<unknown>, 'HANDSHAKE_TIMEOUT');
     });
   });
 

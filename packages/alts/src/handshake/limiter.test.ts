@@ -103,18 +103,21 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
     assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
   });
 
-  it('a holder whose peer answered (busy) is never preempted; one idle later is, once due', async () => {
-    const limiter = new HandshakeLimiter(1, PREEMPT_MS);
-    const holder = limiter.tryAcquire('peer');
+  it('a client’s only slot is never ended for another’s; a busy holder never; an idle one of a richer source once due', async () => {
+    const limiter = new HandshakeLimiter(3, PREEMPT_MS);
     let preempted = 0;
-    holder?.idle(() => preempted++);
-    holder?.busy();
+    const lone = limiter.tryAcquire('client');
+    lone?.idle(() => preempted++);
+    const rich = [limiter.tryAcquire('replayer'), limiter.tryAcquire('replayer')];
+    rich[0]?.idle(() => preempted++);
+    rich[0]?.busy();
     const waiting = limiter.acquire('newcomer', unbounded());
     await sleep(PREEMPT_MS * 2);
-    assert.equal(preempted, 0);
-    holder?.idle(() => {
+    assert.equal(preempted, 0, 'a one-slot source and a busy holder keep their slots');
+    const [, second] = rich;
+    second?.idle(() => {
       preempted++;
-      holder.release();
+      second.release();
     });
     const started = performance.now();
     // The limiter's timers are unref'd (it never keeps a process alive); a real waiter has a socket.
@@ -123,5 +126,7 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
     clearTimeout(keepAlive);
     assert.equal(preempted, 1);
     assert.ok(performance.now() - started >= PREEMPT_MS - 5, 'preempted only once due');
+    for (const slot of [lone, ...rich]) slot?.release();
+    assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
   });
 });

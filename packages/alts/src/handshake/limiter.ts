@@ -36,17 +36,17 @@ interface SourceShare {
 }
 
 interface Idle {
-  since: number;
-  preempt: () => void;
+  readonly share: SourceShare;
+  readonly since: number;
+  readonly preempt: () => void;
 }
 
 /**
  * A counting semaphore whose queue is fair across sources: handshakes past the limit wait for a
  * slot (grpc-go blocks in Acquire, C-core and java queue) instead of failing, and a freed slot
  * goes to the waiting source that holds the fewest slots, ties to the one served least recently.
- * A source flooding the queue then delays only itself, and while anyone waits, holders that sit
- * idle waiting for their peer longer than `preemptIdleAfterMs` are ended, longest idle first
- * (docs/hardening.md 40).
+ * A source flooding the queue then delays only itself, and a source whose holders sit idle waiting
+ * for their peers cannot keep poorer sources waiting for long (see #relieve; docs/hardening.md 40).
  */
 export class HandshakeLimiter {
   #active = 0;
@@ -147,6 +147,7 @@ export class HandshakeLimiter {
       idle: (preempt) => {
         if (released || preempted) return;
         this.#idle.set(key, {
+          share,
           since: performance.now(),
           preempt: () => {
             preempted = true;
@@ -162,29 +163,51 @@ export class HandshakeLimiter {
   }
 
   /**
-   * While more handshakes wait than preempted slots are coming free, ends the holders idle past
-   * `preemptIdleAfterMs`, longest idle first, and checks again when the next one will be.
+   * While more handshakes wait than preempted slots are coming free, ends a holder idle past
+   * `preemptIdleAfterMs` whose source holds at least two more slots than the poorest waiting
+   * source (the one served next): a slot moves from a richer source to a poorer one, as places do
+   * in admission, so a client's only handshake is never ended for another's. The richest source's
+   * longest idle holder goes first; checks again when the next candidate will be due.
    */
   #relieve(): void {
     clearTimeout(this.#recheck);
     this.#recheck = undefined;
-    const now = performance.now();
-    for (const [key, idle] of this.#idle) {
-      if (this.#waiting <= this.#preempting) return;
-      const due = idle.since + this.preemptIdleAfterMs - now;
-      if (due > 0) {
-        this.#recheck = setTimeout(() => this.#relieve(), due);
-        this.#recheck.unref();
+    while (this.#waiting > this.#preempting) {
+      const poorest = this.#nextSource();
+      if (poorest === undefined) return;
+      const now = performance.now();
+      let victim: [object, Idle] | undefined;
+      let nextDue = Number.POSITIVE_INFINITY;
+      for (const entry of this.#idle) {
+        const [, idle] = entry;
+        if (idle.share.active < poorest.active + 2) continue;
+        const due = idle.since + this.preemptIdleAfterMs - now;
+        if (due > 0) nextDue = Math.min(nextDue, due);
+        else if (victim === undefined || idle.share.active > victim[1].share.active) victim = entry;
+      }
+      if (victim === undefined) {
+        if (nextDue !== Number.POSITIVE_INFINITY) {
+          this.#recheck = setTimeout(() => this.#relieve(), nextDue);
+          this.#recheck.unref();
+        }
         return;
       }
-      this.#idle.delete(key);
+      this.#idle.delete(victim[0]);
       this.#preempting++;
-      idle.preempt();
+      victim[1].preempt();
     }
   }
 
-  /** The oldest waiter of the waiting source with the fewest slots, then the least recently served. */
+  /** The oldest waiter of the source served next. */
   #next(): (() => void) | undefined {
+    const share = this.#nextSource();
+    if (share === undefined) return undefined;
+    this.#waiting--;
+    return share.waiters.shift();
+  }
+
+  /** The waiting source served next: the one holding the fewest slots, then the least recently served. */
+  #nextSource(): SourceShare | undefined {
     let best: SourceShare | undefined;
     for (const share of this.#sources.values()) {
       if (share.waiters.length === 0) continue;
@@ -196,9 +219,7 @@ export class HandshakeLimiter {
         best = share;
       }
     }
-    if (best === undefined) return undefined;
-    this.#waiting--;
-    return best.waiters.shift();
+    return best;
   }
 }
 

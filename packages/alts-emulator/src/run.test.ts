@@ -116,6 +116,13 @@ for (const rootless of [false, true]) {
       assert.equal(echoed, 'stdin: hello');
       assert.deepEqual(rest, [''], 'nothing of the emulator on stdout (no READY line)');
       assert.match(stderr, new RegExp(`^alts-emulator: \\S+ listening on ${address}:8080 as "${SA}"`, 'm'));
+      // Issue 21 finding 9: two names, so "resolve to", not "is".
+      assert.ok(
+        stderr.includes(
+          `run: metadata.google.internal and metadata.google.internal. resolve to ${address} for "/bin/sh"`,
+        ),
+        stderr,
+      );
       assert.deepEqual(await readdir(scratch), [], 'the sandbox files are removed');
     });
 

@@ -158,7 +158,7 @@ export async function run(args: readonly string[]): Promise<never> {
     dir = await mkdtemp(join(tmpdir(), 'alts-emulator-run-'));
     await writeSandboxFiles(dir, host);
     logger.log(
-      `run: ${METADATA_NAMES.join(' and ')} is ${host} for ${quote(options.command[0] ?? '')} (${mode} sandbox)`,
+      `run: ${METADATA_NAMES.join(' and ')} resolve to ${host} for ${quote(options.command[0] ?? '')} (${mode} sandbox)`,
     );
     const [file, ...argv] = sandboxArgv(mode, dir, options.command) as [string, ...string[]];
     // C-core's default resolver (c-ares) answers A from the hosts file but sends the AAAA query

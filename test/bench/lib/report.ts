@@ -4,7 +4,7 @@ import { HANDSHAKE_CONCURRENCY } from '../sections/handshakes.js';
 import { PEER_LABELS, PEER_MODES, type PeerMode } from '../sections/peers.js';
 import type { BenchResults, Target } from './results.js';
 import type { Mode } from './services.js';
-import { ratio, type Summary } from './stats.js';
+import { figure, ratio, type Summary } from './stats.js';
 
 function num(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
@@ -15,9 +15,10 @@ function num(v: number | undefined): string {
   return v.toFixed(2);
 }
 
-/** "median (min–max)". */
+/** "median (min–max)", or "failed: why" for a cell that has no figure (issue 21 finding 8). */
 function cell(s: Summary | undefined): string {
   if (!s) return 'n/a';
+  if (s.failed !== undefined) return `failed: ${s.failed.replace(/\|/g, '\\|')}`;
   return s.values.length > 1 ? `${num(s.median)} (${num(s.min)}–${num(s.max)})` : num(s.median);
 }
 
@@ -109,7 +110,7 @@ export function renderMarkdown(res: BenchResults): string {
       const get = (mode: GrpcMode) => g.modes[mode]?.[metric];
       lines.push(
         `| ${label} | ${cell(get('insecure'))} | ${cell(get('tls'))} | ${cell(get('alts'))} | ` +
-          `${r(ratio(get('alts')?.median, get('tls')?.median))} | ${r(ratio(get('alts')?.median, get('insecure')?.median))} | ` +
+          `${r(ratio(figure(get('alts')), figure(get('tls'))))} | ${r(ratio(figure(get('alts')), figure(get('insecure'))))} | ` +
           `${PEER_MODES.map((p) => cell(get(p))).join(' | ')} |`,
       );
     }
@@ -151,7 +152,7 @@ export function renderMarkdown(res: BenchResults): string {
       const get = (mode: Mode) => mem.modes[mode]?.[key];
       lines.push(
         `| ${label} | ${cell(get('insecure'))} | ${cell(get('tls'))} | ${cell(get('alts'))} | ` +
-          `${r(ratio(get('alts')?.median, get('tls')?.median))} |`,
+          `${r(ratio(figure(get('alts')), figure(get('tls'))))} |`,
       );
     }
     lines.push('');
@@ -177,10 +178,10 @@ export function renderMarkdown(res: BenchResults): string {
       '| Transport | MB/s | reader CPU µs/MB | writer CPU µs/MB | ÷ TLS |',
       '|---|---:|---:|---:|---:|',
     );
-    const tls = rec.stream.find((s) => s.transport === 'tls')?.mbPerS.median;
+    const tls = figure(rec.stream.find((s) => s.transport === 'tls')?.mbPerS);
     for (const s of rec.stream) {
       lines.push(
-        `| ${s.name} | ${cell(s.mbPerS)} | ${num(s.readerCpuUsPerMB)} | ${num(s.writerCpuUsPerMB)} | ${r(ratio(s.mbPerS.median, tls))} |`,
+        `| ${s.name} | ${cell(s.mbPerS)} | ${num(s.readerCpuUsPerMB)} | ${num(s.writerCpuUsPerMB)} | ${r(ratio(figure(s.mbPerS), tls))} |`,
       );
     }
     lines.push('');

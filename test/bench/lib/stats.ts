@@ -10,6 +10,11 @@ export interface Summary {
   spreadPct: number;
   /** Each repetition's figure, in run order. */
   values: number[];
+  /**
+   * Why this cell has no figure: a repetition failed (errors, nothing measured) or gave an
+   * impossible value. A failed cell is reported as failed with this reason, never as a number.
+   */
+  failed?: string;
 }
 
 /** The p-th percentile (0–100) of `sorted` (ascending), nearest-rank. */
@@ -28,18 +33,44 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-export function summarize(values: readonly number[]): Summary {
+/**
+ * The summary of one cell's repetitions. `failures` are the reasons repetitions failed (the
+ * sections check what each figure is measured over); a value that is not a finite number fails
+ * the cell too (NaN arrives from a worker's JSON as null).
+ */
+export function summarize(values: readonly number[], failures: readonly string[] = []): Summary {
   const finite = values.filter((v) => Number.isFinite(v));
   const m = median(finite);
   const min = finite.length > 0 ? Math.min(...finite) : Number.NaN;
   const max = finite.length > 0 ? Math.max(...finite) : Number.NaN;
+  const impossible = values.filter((v) => !Number.isFinite(v));
+  const reasons = [
+    ...new Set([
+      ...failures,
+      ...(impossible.length > 0 ? [`impossible value ${impossible.map(String).join(', ')}`] : []),
+    ]),
+  ];
   return {
     median: round(m),
     min: round(min),
     max: round(max),
     spreadPct: m > 0 ? round(((max - min) / m) * 100) : Number.NaN,
     values: values.map(round),
+    ...(reasons.length > 0 || values.length === 0
+      ? { failed: reasons.join('; ') || 'nothing was measured' }
+      : {}),
   };
+}
+
+/** The cell's median, or undefined when it failed or is missing: the only way to read a figure. */
+export function figure(s: Summary | undefined): number | undefined {
+  return s === undefined || s.failed !== undefined ? undefined : s.median;
+}
+
+/** A figure for a progress line: "-" for anything that is not a finite number (null included). */
+export function fmt(v: unknown, digits = 2): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '-';
+  return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits);
 }
 
 /** Rounds to 4 significant digits (keeps the JSON readable without losing anything measurable). */

@@ -1,7 +1,7 @@
 /** The issue's targets, evaluated on one run's medians. */
 import type { GrpcMetric } from '../sections/grpc.js';
 import type { BenchResults, Target } from './results.js';
-import { ratio } from './stats.js';
+import { figure, ratio } from './stats.js';
 
 function target(
   id: string,
@@ -144,9 +144,17 @@ export function evaluateTargets(r: BenchResults): Target[] {
   const out: Target[] = [];
   const g = r.grpc?.modes;
   for (const t of GRPC_TARGETS) {
-    const alts = g?.alts?.[t.metric]?.median;
-    const other = g?.[t.over]?.[t.metric]?.median;
-    if (alts === undefined || other === undefined) continue;
+    const altsCell = g?.alts?.[t.metric];
+    const otherCell = g?.[t.over]?.[t.metric];
+    if (altsCell === undefined || otherCell === undefined) continue;
+    const failed = [altsCell, otherCell].map((c) => c.failed).filter((why) => why !== undefined);
+    if (failed.length > 0) {
+      // Not met, and no ratio: a failed measurement is never a figure (issue 21 finding 8).
+      out.push(target(t.id, t.label, Number.NaN, t.op, t.bound, `failed: ${failed.join('; ')}`));
+      continue;
+    }
+    const alts = figure(altsCell);
+    const other = figure(otherCell);
     out.push(
       target(
         t.id,
@@ -179,10 +187,10 @@ export function evaluateTargets(r: BenchResults): Target[] {
       target(
         'stream-tcp-vs-tls',
         'Protected stream (128 KiB frames) ÷ TLS over loopback TCP',
-        ratio(altsStream.mbPerS.median, tlsStream.mbPerS.median),
+        ratio(figure(altsStream.mbPerS), figure(tlsStream.mbPerS)),
         '>=',
         1.0,
-        `${f(altsStream.mbPerS.median)} vs ${f(tlsStream.mbPerS.median)} MB/s`,
+        `${f(figure(altsStream.mbPerS))} vs ${f(figure(tlsStream.mbPerS))} MB/s`,
       ),
     );
   }
@@ -195,13 +203,15 @@ export function evaluateTargets(r: BenchResults): Target[] {
         hs.errors,
         '<=',
         0,
-        `${hs.completed} completed, p50 ${f(hs.p50Ms.median)} ms, p99 ${f(hs.p99Ms.median)} ms`,
+        `${hs.completed} completed, p50 ${f(figure(hs.p50Ms))} ms, p99 ${f(figure(hs.p99Ms))} ms`,
       ),
     );
   }
   const mem = r.memory?.modes;
   if (mem?.alts && mem.tls) {
-    const total = (m: NonNullable<typeof mem.alts>) => m.serverKiBPerConn.median + m.clientKiBPerConn.median;
+    // A failed cell makes the total NaN: "n/a", never a figure.
+    const total = (m: NonNullable<typeof mem.alts>) =>
+      (figure(m.serverKiBPerConn) ?? Number.NaN) + (figure(m.clientKiBPerConn) ?? Number.NaN);
     out.push(
       target(
         'rss-vs-tls',

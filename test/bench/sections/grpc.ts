@@ -15,7 +15,7 @@ import { OT_BOOKING_FLOW_CONTROL_WINDOW } from '@grpc-alts/ot-booking';
 import type { Worker } from '@grpc-alts/test-support/processes';
 import { type BenchContext, startPairs } from '../lib/context.js';
 import { MODES, type Mode } from '../lib/services.js';
-import { type Summary, summarize } from '../lib/stats.js';
+import { fmt, type Summary, summarize } from '../lib/stats.js';
 import {
   PEER_LABELS,
   type PeerFigures,
@@ -155,6 +155,32 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
   const addErrors = (mode: GrpcMode, n: number) => {
     section.errors[mode] = (section.errors[mode] ?? 0) + n;
   };
+  const failures = new Map<GrpcMode, Map<GrpcMetric, string[]>>();
+  /**
+   * Records a workload's figures, or, when it failed (calls failed, or nothing was measured for a
+   * figure to be per), why: its cells are then reported as failed, never as numbers such as a CPU
+   * time per MB of nothing streamed (issue 21 finding 8).
+   */
+  const record = (
+    mode: GrpcMode,
+    figures: Partial<Record<GrpcMetric, number>>,
+    outcome: { errors: number; firstError?: string | undefined; measured: boolean },
+  ) => {
+    addErrors(mode, outcome.errors);
+    const why =
+      outcome.errors > 0
+        ? `${outcome.errors} calls failed${outcome.firstError ? ` (${outcome.firstError})` : ''}`
+        : outcome.measured
+          ? undefined
+          : 'nothing was measured';
+    for (const [metric, value] of Object.entries(figures) as Array<[GrpcMetric, number]>) {
+      add(mode, metric, value);
+      if (why === undefined) continue;
+      const m = failures.get(mode) ?? new Map<GrpcMetric, string[]>();
+      failures.set(mode, m);
+      m.set(metric, [...(m.get(metric) ?? []), why]);
+    }
+  };
   try {
     await startPairs(ctx, MODES, section.skipped, pairs);
     await startPeerServers(ctx, peers);
@@ -171,13 +197,13 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
             timeout,
           );
         const echo = await sequential(settings.echoPayloadBytes, settings.echoMs);
-        add(mode, 'echo1MBMBps', echo.mbPerS);
-        addErrors(mode, echo.errors);
+        record(mode, { echo1MBMBps: echo.mbPerS }, { errors: echo.errors, measured: echo.mbPerS > 0 });
         const s = await sequential(settings.sequentialPayloadBytes, settings.sequentialMs);
-        add(mode, 'seq100BPerS', s.perS);
-        add(mode, 'seqP50Us', s.p50Us);
-        add(mode, 'seqP99Us', s.p99Us);
-        addErrors(mode, s.errors);
+        record(
+          mode,
+          { seq100BPerS: s.perS, seqP50Us: s.p50Us, seqP99Us: s.p99Us },
+          { errors: s.errors, measured: s.perS > 0 },
+        );
         const streamed: string[] = [];
         for (const [windows, prefix] of STREAM_WINDOWS) {
           const before = await serverCounters(server);
@@ -194,20 +220,18 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
           );
           const after = await serverCounters(server);
           // The server's counters span warm-up and measurement: divide by all it sent.
-          add(mode, `${prefix}MBps`, st.mbPerS);
-          add(mode, `${prefix}ClientCpuUsPerMB`, st.clientCpuUsPerMB);
-          add(
+          record(
             mode,
-            `${prefix}ServerCpuUsPerMB`,
-            (after.cpuUs - before.cpuUs) / Math.max(1e-9, st.totalBytes / 1e6),
+            {
+              [`${prefix}MBps`]: st.mbPerS,
+              [`${prefix}ClientCpuUsPerMB`]: st.clientCpuUsPerMB,
+              [`${prefix}ServerCpuUsPerMB`]:
+                (after.cpuUs - before.cpuUs) / Math.max(1e-9, st.totalBytes / 1e6),
+              [`${prefix}ClientMajorGcsPer100MB`]: per100MB(st.clientMajorGcs, st.bytes),
+              [`${prefix}ServerMajorGcsPer100MB`]: per100MB(after.majorGcs - before.majorGcs, st.totalBytes),
+            },
+            { errors: st.errors, measured: st.bytes > 0 && st.totalBytes > 0 },
           );
-          add(mode, `${prefix}ClientMajorGcsPer100MB`, per100MB(st.clientMajorGcs, st.bytes));
-          add(
-            mode,
-            `${prefix}ServerMajorGcsPer100MB`,
-            per100MB(after.majorGcs - before.majorGcs, st.totalBytes),
-          );
-          addErrors(mode, st.errors);
           streamed.push(`${windows} ${fmt(st.mbPerS)}`);
         }
         const nc = await client.request<{ p50Ms: number; errors: number }>(
@@ -215,8 +239,11 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
           { count: settings.newChannelCount, maxMs: q ? 5_000 : 15_000 },
           timeout,
         );
-        add(mode, 'newChannelMs', nc.p50Ms);
-        addErrors(mode, nc.errors);
+        record(
+          mode,
+          { newChannelMs: nc.p50Ms },
+          { errors: nc.errors, measured: typeof nc.p50Ms === 'number' && nc.p50Ms > 0 },
+        );
         for (const [metric, payloadBytes] of [
           ['unary1BQps', 1],
           ['unary1KiBQps', 1024],
@@ -233,12 +260,19 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
             timeout,
           );
           const serverUs = (await serverCounters(server)).cpuUs - before.cpuUs;
-          add(mode, metric, r.qps);
-          if (payloadBytes === 1) {
-            add(mode, 'unaryClientCpuUs', r.clientCpuUsPerCall);
-            add(mode, 'unaryServerCpuUs', serverUs / Math.max(1, r.totalCalls));
-          }
-          addErrors(mode, r.errors);
+          record(
+            mode,
+            {
+              [metric]: r.qps,
+              ...(payloadBytes === 1
+                ? {
+                    unaryClientCpuUs: r.clientCpuUsPerCall,
+                    unaryServerCpuUs: serverUs / Math.max(1, r.totalCalls),
+                  }
+                : {}),
+            },
+            { errors: r.errors, firstError: r.firstError, measured: r.totalCalls > 0 && r.qps > 0 },
+          );
           if (r.firstError) ctx.log(`  ${mode} ${metric}: ${r.errors} errors, first: ${r.firstError}`);
         }
         const m = values.get(mode);
@@ -262,11 +296,16 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
           await server.stop();
           continue;
         }
+        const measuredFigures: Partial<Record<GrpcMetric, number>> = {};
         for (const metric of GRPC_METRICS) {
           const v = figures[metric];
-          if (typeof v === 'number' && Number.isFinite(v)) add(mode, metric, v);
+          if (typeof v === 'number' && Number.isFinite(v)) measuredFigures[metric] = v;
         }
-        addErrors(mode, figures.errors);
+        record(mode, measuredFigures, {
+          errors: figures.errors,
+          firstError: figures.firstError,
+          measured: true,
+        });
         if (figures.firstError) ctx.log(`  ${mode}: ${figures.errors} errors, first: ${figures.firstError}`);
         ctx.log(
           `  rep ${rep + 1}/${ctx.reps} ${mode.padEnd(8)} echo 1 MB ${fmt(figures.echo1MBMBps)} MB/s, ` +
@@ -284,13 +323,8 @@ export async function runGrpcSection(ctx: BenchContext): Promise<GrpcSection> {
   }
   for (const [mode, metrics] of values) {
     const out: Partial<Record<GrpcMetric, Summary>> = {};
-    for (const [metric, list] of metrics) out[metric] = summarize(list);
+    for (const [metric, list] of metrics) out[metric] = summarize(list, failures.get(mode)?.get(metric));
     section.modes[mode] = out;
   }
   return section;
-}
-
-function fmt(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return '-';
-  return v >= 100 ? v.toFixed(0) : v.toFixed(2);
 }

@@ -8,7 +8,7 @@
 import type { Worker } from '@grpc-alts/test-support/processes';
 import { type BenchContext, startPairs } from '../lib/context.js';
 import type { Mode } from '../lib/services.js';
-import { type Summary, summarize } from '../lib/stats.js';
+import { fmt, type Summary, summarize } from '../lib/stats.js';
 
 export const HANDSHAKE_CONCURRENCY = [1, 10, 100, 300] as const;
 
@@ -62,9 +62,10 @@ export async function runHandshakeSection(ctx: BenchContext): Promise<HandshakeS
           );
           const key = `${mode}/${c}`;
           raw.set(key, [...(raw.get(key) ?? []), r]);
+          // A run where every handshake failed has no latencies: null in the worker's JSON.
           ctx.log(
-            `  rep ${rep + 1}/${reps} ${mode.padEnd(4)} c=${String(c).padStart(3)}: ${r.perS.toFixed(0)}/s, ` +
-              `p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.errors} errors` +
+            `  rep ${rep + 1}/${reps} ${mode.padEnd(4)} c=${String(c).padStart(3)}: ${fmt(r.perS, 0)}/s, ` +
+              `p50 ${fmt(r.p50Ms, 1)} ms, p99 ${fmt(r.p99Ms, 1)} ms, ${r.errors} errors` +
               (r.firstError ? ` (${r.firstError})` : ''),
           );
         }
@@ -76,10 +77,23 @@ export async function runHandshakeSection(ctx: BenchContext): Promise<HandshakeS
   for (const [key, results] of raw) {
     const [mode, c] = key.split('/') as [Mode, string];
     const firstError = results.find((r) => r.firstError)?.firstError;
+    // Errors have their own column; a run in which no handshake completed has no rate or latency.
+    const failures = results
+      .filter((r) => r.completed === 0)
+      .map((r) => `no handshake completed${r.firstError ? ` (${r.firstError})` : ''}`);
     const cell: HandshakeCell = {
-      perS: summarize(results.map((r) => r.perS)),
-      p50Ms: summarize(results.map((r) => r.p50Ms)),
-      p99Ms: summarize(results.map((r) => r.p99Ms)),
+      perS: summarize(
+        results.map((r) => r.perS),
+        failures,
+      ),
+      p50Ms: summarize(
+        results.map((r) => r.p50Ms),
+        failures,
+      ),
+      p99Ms: summarize(
+        results.map((r) => r.p99Ms),
+        failures,
+      ),
       completed: results.reduce((a, r) => a + r.completed, 0),
       errors: results.reduce((a, r) => a + r.errors, 0),
       ...(firstError ? { firstError } : {}),

@@ -7,7 +7,7 @@
 import type { Worker } from '@grpc-alts/test-support/processes';
 import { type BenchContext, modeAvailable, startClient, startServer } from '../lib/context.js';
 import type { Mode } from '../lib/services.js';
-import { pushTo, type Summary, summarize } from '../lib/stats.js';
+import { fmt, pushTo, type Summary, summarize } from '../lib/stats.js';
 
 export interface MemorySection {
   settings: Record<string, number>;
@@ -34,6 +34,8 @@ export async function runMemorySection(ctx: BenchContext): Promise<MemorySection
   const server: Record<string, number[]> = {};
   const client: Record<string, number[]> = {};
   const errors: Record<string, number> = {};
+  /** Why a mode's figures failed: growth per connection is only a figure over connections opened cleanly. */
+  const failures: Record<string, string[]> = {};
   for (let rep = 0; rep < settings.reps; rep++) {
     for (const mode of modes) {
       const why = modeAvailable(ctx, mode);
@@ -67,9 +69,16 @@ export async function runMemorySection(ctx: BenchContext): Promise<MemorySection
         pushTo(server, mode, sk);
         pushTo(client, mode, ck);
         errors[mode] = (errors[mode] ?? 0) + r.errors + warm.errors;
+        if (r.opened === 0 || r.errors + warm.errors > 0) {
+          failures[mode] = [
+            ...(failures[mode] ?? []),
+            `${r.opened} connections opened, ${r.errors + warm.errors} failed` +
+              (r.firstError ? ` (${r.firstError})` : ''),
+          ];
+        }
         ctx.log(
           `  rep ${rep + 1}/${settings.reps} ${mode.padEnd(8)} ${r.opened} connections: server ` +
-            `+${sk.toFixed(1)} KiB/conn, client +${ck.toFixed(1)} KiB/conn, ${r.errors} errors` +
+            `+${fmt(sk, 1)} KiB/conn, client +${fmt(ck, 1)} KiB/conn, ${r.errors} errors` +
             (r.firstError ? ` (${r.firstError})` : ''),
         );
       } finally {
@@ -82,8 +91,8 @@ export async function runMemorySection(ctx: BenchContext): Promise<MemorySection
     const cv = client[mode];
     if (!sv || !cv) continue;
     section.modes[mode] = {
-      serverKiBPerConn: summarize(sv),
-      clientKiBPerConn: summarize(cv),
+      serverKiBPerConn: summarize(sv, failures[mode]),
+      clientKiBPerConn: summarize(cv, failures[mode]),
       errors: errors[mode] ?? 0,
     };
   }

@@ -13,6 +13,7 @@ import {
 } from '@grpc-alts/ot-booking';
 import { createFailureLog } from './failure-log.js';
 import { handshakerAnswers } from './handshaker-probe.js';
+import { BookingHealth } from './health.js';
 
 const PROG = 'ot-booking-server';
 /** Time for a handshaker started alongside the server (a local recipe, a container) to come up. */
@@ -30,11 +31,15 @@ Options:
   --handshaker <addr>   ALTS handshaker service host:port (default: ALTS_HANDSHAKER_SERVICE_ADDRESS,
                         GCE_METADATA_HOST, then metadata.google.internal.:8080 on Google Cloud)
   --bookings <file>     bookings JSON file (default: the bundled sample)
+  --health-port <n>     also serve grpc.health.v1 Check, alone and in plaintext, on this port
+                        (for load balancers that cannot speak ALTS; the booking service never is)
   -h, --help            show this help
   --version             print the version
 
 Before listening it waits up to ${HANDSHAKER_WAIT_S} s for its handshaker to answer, saying so on
-stderr, and exits 1 if it does not; then it prints "READY <host:port>" on stdout.
+stderr, and exits 1 if it does not; then it prints "HEALTH <host:port>" (with --health-port)
+and "READY <host:port>" on stdout. Health statuses ('' and otbooking.OtBookingService) are
+SERVING from READY until SIGINT or SIGTERM.
 `;
 const DEFAULT_BOOKINGS = fileURLToPath(new URL('../data/bookings.json', import.meta.url));
 /** How long in-flight calls may finish after SIGINT/SIGTERM before connections are cut. */
@@ -67,6 +72,7 @@ function parse() {
         host: { type: 'string', default: '0.0.0.0' },
         handshaker: { type: 'string' },
         bookings: { type: 'string', default: DEFAULT_BOOKINGS },
+        'health-port': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -75,6 +81,11 @@ function parse() {
     // parseArgs's first sentence names the bad argument; the rest is advice about positionals.
     return usage((err as Error).message.split('. ')[0]?.replace(/^./, (c) => c.toLowerCase()) ?? '');
   }
+}
+
+function parsePort(flag: string, value: string): number {
+  const port = Number(value);
+  return /^\d{1,5}$/.test(value) && port <= 65_535 ? port : usage(`${flag} must be 0-65535, got ${value}`);
 }
 
 async function waitForHandshaker(address: string): Promise<void> {
@@ -120,8 +131,8 @@ async function main(): Promise<void> {
     return;
   }
   if (positionals.length === 0) usage('at least one client service account is required');
-  const port = Number(values.port);
-  if (!/^\d{1,5}$/.test(values.port) || port > 65_535) usage(`--port must be 0-65535, got ${values.port}`);
+  const port = parsePort('--port', values.port);
+  const healthPort = values['health-port'] && parsePort('--health-port', values['health-port']);
 
   const bookings = await loadBookings(values.bookings);
   const service = createBookingService(
@@ -135,20 +146,30 @@ async function main(): Promise<void> {
     onHandshakeFailure: (error, remote) =>
       failures.record(error.code, () => `handshake with ${remote} failed: ${error.message}`),
   });
+  const health = new BookingHealth(server);
   await waitForHandshaker(server.handshakerAddress);
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
   const bound = await listen(server, host, port);
+  if (healthPort !== undefined) {
+    const address = `${host}:${healthPort}`;
+    const at = await health
+      .listenPlaintext(address)
+      .catch((e: Error) => fatal(`--health-port: ${e.message}`));
+    process.stdout.write(`HEALTH ${host}:${at}\n`);
+  }
   const stop = (signal: string) => {
     failures.close();
     log`${signal}: shutting down`;
+    health.stopping();
     const timer = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
     timer.unref();
-    void server.tryShutdown(() => clearTimeout(timer));
+    void server.tryShutdown(() => clearTimeout(timer)).then(() => health.close());
   };
   // Before READY: whoever reads it may signal at once, and a signal that beats the handlers kills.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   log`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals}`;
+  health.serving();
   process.stdout.write(`READY ${host}:${bound}\n`);
 }
 

@@ -5,6 +5,7 @@ export {
   createAltsChannelCredentials,
 } from './grpc/channel-credentials.js';
 export { type AltsAuthContext, type CallWithAuthContext, getAltsContext } from './grpc/context.js';
+export { type HealthCheckServer, type HealthService, listenHealthCheck } from './grpc/health.js';
 export type { AltsCommonOptions } from './grpc/options.js';
 export { type AltsServer, type AltsServerOptions, createAltsServer } from './grpc/server.js';
 export {

@@ -158,6 +158,7 @@ export class AltsServer {
     return this.#common.handshaker.address;
   }
 
+  /** Adds a service, as grpc-js's `Server.addService` (before or after `listen`). */
   addService(service: ServiceDefinition, implementation: UntypedServiceImplementation): void {
     this.grpcServer.addService(service, implementation);
   }

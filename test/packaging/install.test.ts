@@ -338,39 +338,51 @@ describe('packed packages', () => {
     }
   });
 
-  it('runs the @grpc-alts/ot-booking README example on the handshaker its README starts', {
-    timeout: APP_TIMEOUT_MS,
-  }, async (t: TestContext) => {
-    if (installSkipped) return t.skip(installSkipped);
-    const blocks = readmeBlocks('packages/ot-booking');
-    await writeFile(join(project, 'example.mjs'), readmeFile(blocks, 'example.mjs'));
-    const commands = shellCommands(blocks);
-    const start = commands.find(([command]) => command === 'npx');
-    const example = commands.find((c) => c.slice(-2).join(' ') === 'node example.mjs');
-    assert.ok(start && example, 'the README starts a handshaker and runs example.mjs');
-    assert.ok(start.includes('--client-service-account'), 'one emulator holds the client identity too');
-    // A free port instead of the README's 8080, and a state directory of the test's own.
-    const args = start.slice(1).map((arg, i, all) => (all[i - 1] === '--listen' ? '127.0.0.1:0' : arg));
-    const emulator = spawn('npx', args, {
-      cwd: project,
-      env: { ...npmEnvironment(), XDG_STATE_HOME: await mkdtemp(join(work, 'state-')) },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    try {
-      const address = await readyAddress(emulator);
-      const variables = example.slice(0, -2).map((assignment) => assignment.split('=', 1)[0] ?? '');
-      assert.deepEqual(variables, ['ALTS_HANDSHAKER_SERVICE_ADDRESS']);
-      const { stdout } = await execFileAsync(process.execPath, ['example.mjs'], {
+  // Where a README's example has a server and a client on one machine, its one emulator needs
+  // both identities: the client's with --client-service-account.
+  for (const [workspace, bothSides] of [
+    ['packages/alts', true],
+    ['packages/ot-booking', true],
+    ['packages/handshaker-proto', false],
+  ] as const) {
+    it(`runs the ${workspace} README example on the handshaker its README starts`, {
+      timeout: APP_TIMEOUT_MS,
+    }, async (t: TestContext) => {
+      if (installSkipped) return t.skip(installSkipped);
+      const blocks = readmeBlocks(workspace);
+      await writeFile(join(project, 'example.mjs'), readmeFile(blocks, 'example.mjs'));
+      const commands = shellCommands(blocks);
+      const start = commands.find(([command]) => command === 'npx');
+      const example = commands.find((c) => c.slice(-2).join(' ') === 'node example.mjs');
+      assert.ok(start && example, 'the README starts a handshaker and runs example.mjs');
+      assert.equal(
+        start.includes('--client-service-account'),
+        bothSides,
+        'the client identity, where needed',
+      );
+      // A free port instead of the README's 8080, and a state directory of the test's own.
+      const args = start.slice(1).map((arg, i, all) => (all[i - 1] === '--listen' ? '127.0.0.1:0' : arg));
+      const emulator = spawn('npx', args, {
         cwd: project,
-        env: { ...process.env, ALTS_HANDSHAKER_SERVICE_ADDRESS: address },
-        timeout: APP_TIMEOUT_MS,
+        env: { ...npmEnvironment(), XDG_STATE_HOME: await mkdtemp(join(work, 'state-')) },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      assert.deepEqual(stdout.trim().split('\n'), documentedOutput(blocks, 'node example.mjs'));
-    } finally {
-      await stopGroup(emulator);
-    }
-  });
+      try {
+        const address = await readyAddress(emulator);
+        const variables = example.slice(0, -2).map((assignment) => assignment.split('=', 1)[0] ?? '');
+        assert.deepEqual(variables, ['ALTS_HANDSHAKER_SERVICE_ADDRESS']);
+        const { stdout } = await execFileAsync(process.execPath, ['example.mjs'], {
+          cwd: project,
+          env: { ...process.env, ALTS_HANDSHAKER_SERVICE_ADDRESS: address },
+          timeout: APP_TIMEOUT_MS,
+        });
+        assert.deepEqual(stdout.trim().split('\n'), documentedOutput(blocks, 'node example.mjs'));
+      } finally {
+        await stopGroup(emulator);
+      }
+    });
+  }
 
   for (const [mode, tsconfig] of Object.entries(TYPE_MODES)) {
     it(`type-checks under moduleResolution ${mode}`, { timeout: APP_TIMEOUT_MS }, async (t: TestContext) => {

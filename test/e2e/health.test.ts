@@ -19,7 +19,15 @@ import {
 import { createAltsChannelCredentials } from '@grpc-alts/alts';
 import { OtBookingServiceClient } from '@grpc-alts/ot-booking';
 import { service as healthDefinition } from 'grpc-health-check';
-import { PROGRAMS, type Started, startEmulator, stopAll, stopChild, track } from 'ot-booking-demo/processes';
+import {
+  PROGRAMS,
+  run,
+  type Started,
+  startEmulator,
+  stopAll,
+  stopChild,
+  track,
+} from 'ot-booking-demo/processes';
 
 const CLIENT_SA = 'frontend@health-test.iam.gserviceaccount.com';
 const SERVER_SA = 'backend@health-test.iam.gserviceaccount.com';
@@ -78,11 +86,12 @@ describe('ot-booking-server --health-port: grpc.health.v1 for load balancers tha
   const logs: string[] = [];
   let stateDir: string;
   let clientVm: Started;
+  let serverVm: Started;
   let server: { child: ChildProcess; health: string; ready: string };
 
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'ot-health-'));
-    const serverVm = await startEmulator('server-vm', SERVER_SA, stateDir, (l) => logs.push(l));
+    serverVm = await startEmulator('server-vm', SERVER_SA, stateDir, (l) => logs.push(l));
     clientVm = await startEmulator('client-vm', CLIENT_SA, stateDir, (l) => logs.push(l));
     server = await startServer(
       [
@@ -139,6 +148,33 @@ describe('ot-booking-server --health-port: grpc.health.v1 for load balancers tha
     const { error, reply } = await check(server.ready, alts, BOOKING);
     assert.equal(error, null);
     assert.deepEqual(reply, { status: 'SERVING' });
+  });
+
+  it('refuses a bad --health-port with exit 2, and a busy one with exit 1 naming the flag', async () => {
+    const bad = await run(PROGRAMS.server, ['--health-port', '65536', CLIENT_SA]);
+    assert.equal(bad.code, 2);
+    assert.equal(
+      bad.stderr,
+      "ot-booking-server: --health-port must be 0-65535, got 65536\nRun 'ot-booking-server --help' for usage.",
+    );
+    const port = serverVm.address.split(':')[1] ?? '';
+    const args = [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--health-port',
+      port,
+      '--handshaker',
+      serverVm.address,
+    ];
+    const busy = await run(PROGRAMS.server, [...args, CLIENT_SA]);
+    assert.equal(busy.code, 1);
+    assert.match(
+      busy.stderr,
+      new RegExp(`port ${port} on 127.0.0.1 is already in use: .*choose another --health-port$`),
+    );
+    assert.equal(busy.stderr.split('\n').length, 1, busy.stderr);
   });
 
   it('exits 0 on SIGTERM, closing the health port with the booking port', async () => {

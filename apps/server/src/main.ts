@@ -104,17 +104,17 @@ async function waitForHandshaker(address: string): Promise<void> {
     );
 }
 
-/** Listens, or exits naming a busy port and how to find who holds it. */
-async function listen(server: AltsServer, host: string, port: number): Promise<number> {
+/** Listens with `bind`, or exits naming a busy port, how to find who holds it, and `flag`. */
+async function listen(flag: string, host: string, port: number, bind: (address: string) => Promise<number>) {
   try {
-    return await server.listen(`${host}:${port}`);
+    return await bind(`${host}:${port}`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     const emulator =
       port === EMULATOR_DEFAULT_PORT ? ` (alts-emulator's default port is ${EMULATOR_DEFAULT_PORT} too)` : '';
     return fatal(
       `port ${port} on ${host} is already in use${emulator}: find the process with ` +
-        `ss -ltnp 'sport = :${port}', or choose another --port`,
+        `ss -ltnp 'sport = :${port}', or choose another ${flag}`,
     );
   }
 }
@@ -132,7 +132,8 @@ async function main(): Promise<void> {
   }
   if (positionals.length === 0) usage('at least one client service account is required');
   const port = parsePort('--port', values.port);
-  const healthPort = values['health-port'] && parsePort('--health-port', values['health-port']);
+  const healthFlag = values['health-port'];
+  const healthPort = healthFlag === undefined ? undefined : parsePort('--health-port', healthFlag);
 
   const bookings = await loadBookings(values.bookings);
   const service = createBookingService(
@@ -149,12 +150,9 @@ async function main(): Promise<void> {
   const health = new BookingHealth(server);
   await waitForHandshaker(server.handshakerAddress);
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  const bound = await listen(server, host, port);
+  const bound = await listen('--port', host, port, (address) => server.listen(address));
   if (healthPort !== undefined) {
-    const address = `${host}:${healthPort}`;
-    const at = await health
-      .listenPlaintext(address)
-      .catch((e: Error) => fatal(`--health-port: ${e.message}`));
+    const at = await listen('--health-port', host, healthPort, (address) => health.listenPlaintext(address));
     process.stdout.write(`HEALTH ${host}:${at}\n`);
   }
   const stop = (signal: string) => {

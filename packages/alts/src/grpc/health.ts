@@ -3,6 +3,7 @@
 // unauthenticated, so it is a grpc-js Server of its own that this module never exposes: nothing
 // but grpc.health.v1.Health/Check can be registered on it, and every other method, the
 // application's included, is UNIMPLEMENTED there.
+import { createServer } from 'node:net';
 import {
   Server,
   ServerCredentials,
@@ -10,6 +11,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
+import { parseListenAddress } from './server.js';
 
 /**
  * What the `grpc-health-check` package's `HealthImplementation` offers (structurally, so this
@@ -45,7 +47,8 @@ const HEALTH_MAX_IDLE_MS = 60_000;
 
 /**
  * Serves only `grpc.health.v1.Health/Check` from `health`, in plaintext, on `address`
- * (`host:port`, port 0 for any), for health checkers that cannot speak ALTS. Watch and List stay
+ * (`host:port` or `[ipv6]:port`, port 0 for any), for health checkers that cannot speak ALTS.
+ * A port in use rejects with Node's `EADDRINUSE` error. Watch and List stay
  * on the ALTS server: a Watch stream is held open for as long as the caller likes, which an
  * unauthenticated port should not offer. Set the statuses on `health` as the ALTS server comes up
  * and goes down; this port reports them.
@@ -61,6 +64,7 @@ const HEALTH_MAX_IDLE_MS = 60_000;
  * ```
  */
 export async function listenHealthCheck(health: HealthService, address: string): Promise<HealthCheckServer> {
+  const { host, port } = parseListenAddress(address);
   const server = new Server({
     'grpc.max_concurrent_streams': HEALTH_MAX_CONCURRENT_STREAMS,
     'grpc.max_receive_message_length': HEALTH_MAX_MESSAGE_BYTES,
@@ -79,13 +83,26 @@ export async function listenHealthCheck(health: HealthService, address: string):
       server.addService({ Check: check }, { check: handler });
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  ).catch((error: Error) => {
+  // Our own listener, as AltsServer's: a port in use is Node's EADDRINUSE, not a grpc-js log line.
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+  const shutdown = () => {
+    listener.close();
+    injector.destroy();
     server.forceShutdown();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host || undefined, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    shutdown();
     throw error;
-  });
-  return { port, shutdown: () => server.forceShutdown() };
+  }
+  const bound = listener.address();
+  return { port: typeof bound === 'object' && bound ? bound.port : port, shutdown };
 }

@@ -95,7 +95,8 @@ class AltsConnectionCall extends ServerInterceptingCall {
   }
 }
 
-function parseListenAddress(address: string): { host: string; port: number } {
+/** `host:port` or `[ipv6]:port`, as {@link AltsServer.listen} and listenHealthCheck take it. */
+export function parseListenAddress(address: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address.trim());
   const port = Number(match?.[3]);
   if (!match || port > 65_535) {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   type Client,
@@ -10,7 +12,12 @@ import {
 } from '@grpc/grpc-js';
 import { HealthImplementation, service as healthDefinition } from 'grpc-health-check';
 import { AltsError } from '../errors.js';
-import { type HealthCheckServer, type HealthService, listenHealthCheck } from './health.js';
+import {
+  HEALTH_MAX_CONNECTIONS,
+  type HealthCheckServer,
+  type HealthService,
+  listenHealthCheck,
+} from './health.js';
 
 const BOOKING = 'otbooking.OtBookingService';
 /** Every call here is answered on loopback at once; this only keeps a broken server from hanging. */
@@ -22,6 +29,8 @@ type Unary = (
   done: (error: ServiceError | null, reply?: unknown) => void,
 ) => void;
 type HealthClient = Client & { check: Unary; list: Unary; watch(request: object): NodeJS.ReadableStream };
+
+const HealthClient = makeGenericClientConstructor(healthDefinition as ServiceDefinition, 'Health');
 
 const unary = (method: Unary, request: object) =>
   new Promise<{ error: ServiceError | null; reply?: unknown }>((resolve) =>
@@ -35,7 +44,6 @@ describe('listenHealthCheck: grpc.health.v1 Check alone on a plaintext port', ()
 
   before(async () => {
     server = await listenHealthCheck(health, '127.0.0.1:0');
-    const HealthClient = makeGenericClientConstructor(healthDefinition as ServiceDefinition, 'Health');
     client = new HealthClient(
       `127.0.0.1:${server.port}`,
       credentials.createInsecure(),
@@ -92,6 +100,36 @@ describe('listenHealthCheck: grpc.health.v1 Check alone on a plaintext port', ()
       assert.equal(error?.code, status.UNIMPLEMENTED);
     } finally {
       booking.close();
+    }
+  });
+
+  it(`closes connections past ${HEALTH_MAX_CONNECTIONS} at accept, and serves again once they go`, async () => {
+    const own = await listenHealthCheck(health, '127.0.0.1:0');
+    const open = (): Promise<Socket> => {
+      const socket = connect(own.port, '127.0.0.1');
+      socket.on('error', () => {});
+      return once(socket, 'connect').then(() => socket);
+    };
+    const held = await Promise.all(Array.from({ length: HEALTH_MAX_CONNECTIONS }, open));
+    const fresh = new HealthClient(
+      `127.0.0.1:${own.port}`,
+      credentials.createInsecure(),
+    ) as unknown as HealthClient;
+    try {
+      assert.ok(
+        held.every((socket) => !socket.closed),
+        'the first ones stay open',
+      );
+      const extra = await open();
+      await once(extra, 'close');
+      for (const socket of held) socket.destroy();
+      await Promise.all(held.map((socket) => (socket.closed ? undefined : once(socket, 'close'))));
+      assert.deepEqual((await unary(fresh.check.bind(fresh), { service: '' })).reply, {
+        status: 'NOT_SERVING',
+      });
+    } finally {
+      fresh.close();
+      own.shutdown();
     }
   });
 

@@ -40,6 +40,11 @@ const HEALTH_MAX_CONCURRENT_STREAMS = 10;
 /** A HealthCheckRequest carries one service name; 4 KiB is ample. */
 const HEALTH_MAX_MESSAGE_BYTES = 4 * 1024;
 /**
+ * Health checkers hold a connection or two each; past this many, new connections are closed at
+ * accept, so a flood of idle sockets costs a bounded number of descriptors.
+ */
+export const HEALTH_MAX_CONNECTIONS = 100;
+/**
  * Probes reconnect for every check (Kubernetes every 10 s by default): a connection idle this long
  * is closed, so a silent peer cannot keep one open.
  */
@@ -86,6 +91,7 @@ export async function listenHealthCheck(health: HealthService, address: string):
   // Our own listener, as AltsServer's: a port in use is Node's EADDRINUSE, not a grpc-js log line.
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+  listener.maxConnections = HEALTH_MAX_CONNECTIONS;
   const shutdown = () => {
     listener.close();
     injector.destroy();

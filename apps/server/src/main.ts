@@ -31,8 +31,8 @@ Options:
   --handshaker <addr>   ALTS handshaker service host:port (default: ALTS_HANDSHAKER_SERVICE_ADDRESS,
                         GCE_METADATA_HOST, then metadata.google.internal.:8080 on Google Cloud)
   --bookings <file>     bookings JSON file (default: the bundled sample)
-  --health-port <n>     also serve grpc.health.v1 Check, alone and in plaintext, on this port
-                        (for load balancers that cannot speak ALTS; the booking service never is)
+  --health-port <n>     also serve grpc.health.v1 Check alone, in plaintext, on this port, for
+                        load balancers that cannot speak ALTS (never the booking service)
   -h, --help            show this help
   --version             print the version
 

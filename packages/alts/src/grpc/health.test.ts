@@ -108,6 +108,7 @@ describe('listenHealthCheck: grpc.health.v1 Check alone on a plaintext port', ()
     const open = (): Promise<Socket> => {
       const socket = connect(own.port, '127.0.0.1');
       socket.on('error', () => {});
+      socket.resume(); // reads, so the server's close is seen
       return once(socket, 'connect').then(() => socket);
     };
     const held = await Promise.all(Array.from({ length: HEALTH_MAX_CONNECTIONS }, open));

@@ -2,13 +2,16 @@
 // the workspace next to @grpc/grpc-js from the registry (or npm's cache), making one ALTS call
 // from an ES module and one from a CommonJS file, and type-checked under each module mode.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { npmEnvironment, type PackedPackage, packAll, REPO_ROOT } from './pack.js';
+import { documentedOutput, readmeBlocks, readmeFile, shellCommands } from './readme-commands.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -134,6 +137,29 @@ const TYPE_MODES = {
     files: ['types.mts'],
   },
 };
+
+/** Resolves with the address of the `READY <address>` line `child` prints, or rejects when it exits first. */
+function readyAddress(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before READY:\n${stderr}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const ready = /^READY (\S+)$/.exec(line)?.[1];
+      if (ready) resolve(ready);
+    });
+  });
+}
+
+/** Stops a child started in a process group of its own (npx runs the bin as a grandchild). */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  process.kill(-child.pid, 'SIGTERM');
+  await exited;
+}
 
 function runNode(cwd: string, file: string) {
   return execFileAsync(process.execPath, [file], { cwd, timeout: APP_TIMEOUT_MS });
@@ -275,6 +301,86 @@ describe('packed packages', () => {
         serverAccount: SERVER_SA,
       });
       assert.doesNotMatch(stderr, /GRPC_ALTS_SECOND_GRPC_JS/);
+    });
+  }
+
+  it('runs alts-emulator with the npx commands of its README: in the project, and from an empty folder with the tarballs', {
+    timeout: INSTALL_TIMEOUT_MS,
+  }, async (t: TestContext) => {
+    if (installSkipped) return t.skip(installSkipped);
+    const emulator = packed.find((p) => p.name === '@grpc-alts/alts-emulator');
+    const proto = packed.find((p) => p.name === '@grpc-alts/handshaker-proto');
+    assert.ok(emulator && proto, 'packs the emulator and the handshaker contract');
+    const commands = shellCommands(readmeBlocks(emulator.workspace)).filter(([command]) => command === 'npx');
+    assert.ok(
+      commands.some((c) => c.includes('--package')),
+      'the README names the package for npx',
+    );
+    const npx = (cwd: string, args: string[]) =>
+      execFileAsync('npx', args, { cwd, env: npmEnvironment(), timeout: APP_TIMEOUT_MS });
+    for (const [, ...args] of commands) {
+      const { stdout } = await npx(project, args);
+      assert.equal(stdout.trim(), `alts-emulator ${emulator.version}`, `npx ${args.join(' ')}`);
+    }
+    // Until the packages are on the registry, their tarballs stand in for it; grpc-js comes from
+    // the registry or the cache the install warmed. --yes: without a terminal npx asks no question
+    // and cancels.
+    const empty = join(work, 'empty');
+    await mkdir(empty);
+    for (const [, ...args] of commands.filter((c) => c.includes('--package'))) {
+      const fromTarballs: string[] = args.flatMap((arg: string, i: number): string[] =>
+        args[i - 1] === '--package' && arg === emulator.name
+          ? [emulator.tarball, '--package', proto.tarball]
+          : [arg],
+      );
+      const { stdout } = await npx(empty, ['--yes', '--prefer-offline', ...fromTarballs]);
+      assert.equal(stdout.trim(), `alts-emulator ${emulator.version}`, `npx ${fromTarballs.join(' ')}`);
+    }
+  });
+
+  // Where a README's example has a server and a client on one machine, its one emulator needs
+  // both identities: the client's with --client-service-account.
+  for (const [workspace, bothSides] of [
+    ['packages/alts', true],
+    ['packages/ot-booking', true],
+    ['packages/handshaker-proto', false],
+  ] as const) {
+    it(`runs the ${workspace} README example on the handshaker its README starts`, {
+      timeout: APP_TIMEOUT_MS,
+    }, async (t: TestContext) => {
+      if (installSkipped) return t.skip(installSkipped);
+      const blocks = readmeBlocks(workspace);
+      await writeFile(join(project, 'example.mjs'), readmeFile(blocks, 'example.mjs'));
+      const commands = shellCommands(blocks);
+      const start = commands.find(([command]) => command === 'npx');
+      const example = commands.find((c) => c.slice(-2).join(' ') === 'node example.mjs');
+      assert.ok(start && example, 'the README starts a handshaker and runs example.mjs');
+      assert.equal(
+        start.includes('--client-service-account'),
+        bothSides,
+        'the client identity, where needed',
+      );
+      // A free port instead of the README's 8080, and a state directory of the test's own.
+      const args = start.slice(1).map((arg, i, all) => (all[i - 1] === '--listen' ? '127.0.0.1:0' : arg));
+      const emulator = spawn('npx', args, {
+        cwd: project,
+        env: { ...npmEnvironment(), XDG_STATE_HOME: await mkdtemp(join(work, 'state-')) },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      try {
+        const address = await readyAddress(emulator);
+        const variables = example.slice(0, -2).map((assignment) => assignment.split('=', 1)[0] ?? '');
+        assert.deepEqual(variables, ['ALTS_HANDSHAKER_SERVICE_ADDRESS']);
+        const { stdout } = await execFileAsync(process.execPath, ['example.mjs'], {
+          cwd: project,
+          env: { ...process.env, ALTS_HANDSHAKER_SERVICE_ADDRESS: address },
+          timeout: APP_TIMEOUT_MS,
+        });
+        assert.deepEqual(stdout.trim().split('\n'), documentedOutput(blocks, 'node example.mjs'));
+      } finally {
+        await stopGroup(emulator);
+      }
     });
   }
 

@@ -11,6 +11,7 @@ import {
   parseCommandLine,
   usageError,
 } from '@grpc-alts/ot-booking';
+import { BookingHealth } from './health.js';
 
 /** Time for a handshaker started alongside the server (a local recipe, a container) to come up. */
 const HANDSHAKER_WAIT_S = 10;
@@ -32,11 +33,15 @@ Options:
   --handshaker <addr>   ALTS handshaker service host:port (default: ALTS_HANDSHAKER_SERVICE_ADDRESS,
                         GCE_METADATA_HOST, then metadata.google.internal.:8080 on Google Cloud)
   --bookings <file>     bookings JSON file (default: the bundled sample)
+  --health-port <n>     also serve grpc.health.v1 Check alone, in plaintext, on this port, for
+                        load balancers that cannot speak ALTS (never the booking service)
   -h, --help            show this help
   --version             print the version
 
 Before listening it waits up to ${HANDSHAKER_WAIT_S} s for its handshaker to answer, saying so on
-stderr, and exits 1 if it does not; then it prints "READY <host:port>" on stdout.
+stderr, and exits 1 if it does not; then it prints "HEALTH <host:port>" (with --health-port)
+and "READY <host:port>" on stdout. Health statuses ('' and otbooking.OtBookingService) are
+SERVING from READY until SIGINT or SIGTERM.
 `,
 };
 const DEFAULT_BOOKINGS = fileURLToPath(new URL('../data/bookings.json', import.meta.url));
@@ -70,17 +75,24 @@ async function checkHandshaker(address: string): Promise<void> {
     );
 }
 
-/** Listens, or exits naming a busy port and how to find who holds it. */
-async function listen(server: AltsServer, host: string, port: number): Promise<number> {
+function parsePort(flag: string, value: string): number {
+  const port = Number(value);
+  return /^\d{1,5}$/.test(value) && port <= 65_535
+    ? port
+    : usageError(PROGRAM, `${flag} must be 0-65535, got ${value}`);
+}
+
+/** Listens with `bind`, or exits naming a busy port, how to find who holds it, and `flag`. */
+async function listen(flag: string, host: string, port: number, bind: (address: string) => Promise<number>) {
   try {
-    return await server.listen(`${host}:${port}`);
+    return await bind(`${host}:${port}`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     const emulator =
       port === EMULATOR_DEFAULT_PORT ? ` (alts-emulator's default port is ${EMULATOR_DEFAULT_PORT} too)` : '';
     return fatal(
       `port ${port} on ${host} is already in use${emulator}: find the process with ` +
-        `ss -ltnp 'sport = :${port}', or choose another --port`,
+        `ss -ltnp 'sport = :${port}', or choose another ${flag}`,
     );
   }
 }
@@ -91,11 +103,12 @@ async function main(): Promise<void> {
     host: { type: 'string', default: '0.0.0.0' },
     handshaker: { type: 'string' },
     bookings: { type: 'string', default: DEFAULT_BOOKINGS },
+    'health-port': { type: 'string' },
   });
   if (positionals.length === 0) usageError(PROGRAM, 'at least one client service account is required');
-  const port = Number(values.port);
-  if (!/^\d{1,5}$/.test(values.port) || port > 65_535)
-    usageError(PROGRAM, `--port must be 0-65535, got ${values.port}`);
+  const port = parsePort('--port', values.port);
+  const healthFlag = values['health-port'];
+  const healthPort = healthFlag === undefined ? undefined : parsePort('--health-port', healthFlag);
 
   const bookings = await loadBookings(values.bookings);
   const service = createBookingService(
@@ -108,19 +121,26 @@ async function main(): Promise<void> {
     ...(values.handshaker === undefined ? {} : { handshakerServiceAddress: values.handshaker }),
     onHandshakeFailure: failures.onHandshakeFailure,
   });
+  const health = new BookingHealth(server);
   await checkHandshaker(server.handshakerAddress);
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  const bound = await listen(server, host, port);
+  const bound = await listen('--port', host, port, (address) => server.listen(address));
+  if (healthPort !== undefined) {
+    const at = await listen('--health-port', host, healthPort, (address) => health.listenPlaintext(address));
+    process.stdout.write(`HEALTH ${host}:${at}\n`);
+  }
   const stop = (signal: string) => {
     failures.close();
+    health.stopping();
     log`${signal}: shutting down`;
     const timer = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
     timer.unref();
-    void server.tryShutdown(() => clearTimeout(timer));
+    void server.tryShutdown(() => clearTimeout(timer)).then(() => health.close());
   };
   // Before READY: whoever reads it may signal at once, and a signal that beats the handlers kills.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  health.serving();
   log`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals}`;
   process.stdout.write(`READY ${host}:${bound}\n`);
 }

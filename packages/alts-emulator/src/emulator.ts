@@ -16,6 +16,7 @@ const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** How long stop() lets in-flight handshakes finish before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
 
+/** Options of {@link startEmulator}: who this "VM" is, where it listens, where its state lives. */
 export interface EmulatorOptions {
   /** Interface to listen on; default 127.0.0.1 (the service is plaintext: keep it local). */
   host?: string;
@@ -47,10 +48,13 @@ export interface EmulatorOptions {
   idleTimeoutMs?: number;
 }
 
+/** A listening emulator, from {@link startEmulator}. */
 export interface RunningEmulator {
   /** 'host:port' to give to ALTS clients and servers as the handshaker service address. */
   readonly address: string;
+  /** The bound port (the real one when started with port 0). */
   readonly port: number;
+  /** Stops listening, lets in-flight handshakes finish for up to 2 s, then cuts them off. */
   stop(): Promise<void>;
 }
 

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { quoteUntrusted } from './errors.js';
+import { fileURLToPath } from 'node:url';
+import { status } from '@grpc/grpc-js';
+import { ALTS_ERROR_STATUS, quoteUntrusted } from './errors.js';
 
 /** Invisible characters a padded identifier could carry: each must be written out, never kept. */
 const INVISIBLE = [
@@ -40,4 +43,19 @@ describe('HARDENING 47: invisible characters in logs', () => {
     const kept = 'frontend@hospital.iam.gserviceaccount.com Cholécystectomie 🏥 «ok» ١٢ 漢字 a b';
     assert.equal(quoteUntrusted(kept), kept);
   });
+});
+
+// The API reference is where users look codes up (docs/api, from these comments): each code's
+// comment must open with the status the code really maps to, so the two cannot drift apart.
+it('each AltsErrorCode is documented, opening with the gRPC status it maps to', () => {
+  const source = readFileSync(fileURLToPath(new URL('../src/errors.ts', import.meta.url)), 'utf8');
+  for (const [code, grpcStatus] of Object.entries(ALTS_ERROR_STATUS)) {
+    const comment = new RegExp(`/\\*\\*((?:(?!\\*/)[^])*)\\*/\\s*${code}: status\\.`).exec(source)?.[1];
+    assert.ok(comment, `${code} has a doc comment`);
+    const text = comment.replace(/\s*\n\s*\*\s*/g, ' ').trim();
+    assert.ok(
+      text.startsWith(`${status[grpcStatus]}. `),
+      `${code}: "${text}" opens with ${status[grpcStatus]}`,
+    );
+  }
 });

@@ -1,47 +1,99 @@
 import { status } from '@grpc/grpc-js';
 
 /**
- * Stable codes of {@link AltsError}. Each maps to the gRPC status a grpc-go or grpc-java user
- * would see for the same failure (docs/protocol.md §3.7: a failed handshake or a broken record stream is a
- * connection failure, UNAVAILABLE; a bad option is the caller's mistake, INVALID_ARGUMENT).
+ * Stable codes of {@link AltsError}, each with the gRPC status a caller sees and what to do.
+ * Each maps to the gRPC status a grpc-go or grpc-java user would see for the same failure
+ * (docs/protocol.md §3.7: a failed handshake or a broken record stream is a connection failure,
+ * UNAVAILABLE; a bad option is the caller's mistake, INVALID_ARGUMENT). A failed connection is
+ * retried by grpc-js with backoff; the codes say why, in the message and in `onHandshakeFailure`.
  */
 export const ALTS_ERROR_STATUS = {
-  /** An option or argument given to the library is invalid. */
+  /**
+   * INVALID_ARGUMENT. An option or argument given to the library is invalid; thrown when the
+   * credentials or server are created, never later. Fix the option the message names.
+   */
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  /** ALTS refused to run: not on Google Cloud and no handshaker address was configured. */
+  /**
+   * UNAVAILABLE. ALTS refused to run: not on Google Cloud and no handshaker address was
+   * configured. Off Google Cloud, name a handshaker (such as `alts-emulator`) with
+   * `handshakerServiceAddress` or `ALTS_HANDSHAKER_SERVICE_ADDRESS`.
+   */
   UNTRUSTED_PLATFORM: status.UNAVAILABLE,
-  /** The handshaker service could not be reached or its stream broke. */
+  /**
+   * UNAVAILABLE. The handshaker service could not be reached or its stream broke. Start it at
+   * the address the message names, or correct the address; on Google Cloud, check that the VM
+   * reaches its metadata server.
+   */
   HANDSHAKER_UNAVAILABLE: status.UNAVAILABLE,
-  /** The handshaker service answered with a non-OK status. */
+  /**
+   * UNAVAILABLE. The handshaker service refused the handshake; its reason is in the message. Most
+   * often the peer's service account is not in `targetServiceAccounts`, an account is disabled, or
+   * two emulators do not share a trust root.
+   */
   HANDSHAKER_ERROR: status.UNAVAILABLE,
-  /** The handshaker service sent a response that breaks the protocol (bad field values). */
+  /**
+   * UNAVAILABLE. The handshaker service sent a response that breaks the protocol (bad field
+   * values). Point the address at the real service or an `alts-emulator`; if it is one, report it.
+   */
   BAD_HANDSHAKER_RESPONSE: status.UNAVAILABLE,
-  /** The local and peer RPC protocol versions have no common version. */
+  /**
+   * UNAVAILABLE. The local and peer RPC protocol versions have no common version (both are in the
+   * message). Upgrade the older side.
+   */
   RPC_VERSION_MISMATCH: status.UNAVAILABLE,
-  /** The handshake did not finish before its deadline. */
+  /**
+   * UNAVAILABLE. The handshake did not finish before its deadline: the peer or the handshaker did
+   * not answer. Check that the peer is an ALTS server and that both handshakers run;
+   * `handshakeTimeoutMs` only needs raising on very slow links.
+   */
   HANDSHAKE_TIMEOUT: status.UNAVAILABLE,
-  /** The peer closed the connection or stopped talking during the handshake. */
+  /**
+   * UNAVAILABLE. The peer closed the connection during the handshake: usually its handshaker
+   * refused us (its log says why: our account is not one it accepts, or is disabled), or it does
+   * not speak ALTS.
+   */
   PEER_CLOSED: status.UNAVAILABLE,
-  /** The handshake was cancelled (channel closed, server shut down). */
+  /**
+   * UNAVAILABLE. The handshake was cancelled by this side (channel closed, server shut down).
+   * Nothing to fix unless the close was unexpected.
+   */
   CANCELLED: status.UNAVAILABLE,
-  /** A record frame is malformed: bad length or type. */
+  /**
+   * UNAVAILABLE. A record frame is malformed (bad length or type): the peer does not speak ALTS
+   * records, or something on the path changed the bytes. Check that both ends use ALTS.
+   */
   BAD_FRAME: status.UNAVAILABLE,
-  /** A record failed authentication (tampered, replayed, reordered or reflected). */
+  /**
+   * UNAVAILABLE. A record failed authentication (tampered, replayed, reordered or reflected). The
+   * connection is closed and grpc-js reconnects; repeated, it means someone alters the traffic.
+   */
   AUTH_FAILED: status.UNAVAILABLE,
-  /** The frame counter of a direction is exhausted; the connection can carry no more records. */
+  /**
+   * UNAVAILABLE. The frame counter of a direction is exhausted; the connection can carry no more
+   * records. grpc-js opens a new connection; nothing to do.
+   */
   COUNTER_OVERFLOW: status.UNAVAILABLE,
-  /** The connection ended inside a record. */
+  /**
+   * UNAVAILABLE. The connection ended inside a record (the network failed or the peer stopped).
+   * grpc-js reconnects; retry the call if it is safe to.
+   */
   TRUNCATED: status.UNAVAILABLE,
   /**
-   * The connection was refused before it was authenticated: too many connections handshaking
-   * (in total or from its address), a first handshake message past the size bound, or a peer
-   * whose first bytes show it speaks another protocol (HTTP/2 without ALTS, TLS, HTTP/1).
+   * UNAVAILABLE. The server refused a connection before authenticating it: too many connections
+   * handshaking (in total or from its address), a first handshake message past the size bound, or
+   * a peer whose first bytes show it speaks another protocol (HTTP/2 without ALTS, TLS, HTTP/1).
+   * Under real load raise `maxUnauthenticatedConnections` or `…PerAddress`; otherwise the bound is
+   * doing its job against a flood; for another protocol, give the peer ALTS credentials.
    */
   CONNECTION_REFUSED: status.UNAVAILABLE,
-  /** A bug in this library: an error nobody expected, with the original as `cause`. */
+  /**
+   * INTERNAL. A bug in this library: an error nobody expected, with the original as `cause`.
+   * Report it with the message and the cause.
+   */
   INTERNAL: status.INTERNAL,
 } as const;
 
+/** The stable code of an {@link AltsError}: one of the keys of {@link ALTS_ERROR_STATUS}. */
 export type AltsErrorCode = keyof typeof ALTS_ERROR_STATUS;
 
 /**
@@ -90,8 +142,11 @@ const ALTS_ERROR_MARK = Symbol.for('@grpc-alts/alts.AltsError');
 
 /** The one error type of this library: a stable `code`, the gRPC status it maps to, and a `cause`. */
 export class AltsError extends Error {
+  /** Always `'AltsError'`. */
   override readonly name = 'AltsError';
+  /** What failed; stable across releases, unlike the message. */
   readonly code: AltsErrorCode;
+  /** Marks AltsErrors of every copy of this library (see {@link AltsError.is}). */
   readonly [ALTS_ERROR_MARK] = true;
 
   constructor(code: AltsErrorCode, message: string, options?: { cause?: unknown }) {

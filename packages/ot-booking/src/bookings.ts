@@ -16,14 +16,19 @@ const MAX_LOGGED_ID_CHARS = 32;
 
 /** One operating-theatre booking. */
 export interface Booking {
+  /** The patient, e.g. `PT-1204`. */
   patientID: string;
+  /** The doctor, e.g. `DC-3904`. */
   doctorID: string;
+  /** When, as free text, e.g. `01-Jun-2024 11:30`. */
   bookingDate: string;
+  /** The reason for the operation: health data, never logged. */
   condition: string;
 }
 
 /** Thrown for a bookings file that cannot be used; the message names the file and the entry. */
 export class BookingsFileError extends Error {
+  /** Always `'BookingsFileError'`. */
   override readonly name = 'BookingsFileError';
 }
 
@@ -95,12 +100,16 @@ export function validateBookingRequest(request: BookingRequest): string | undefi
 
 /**
  * One served call, for the server's log: who asked for what, never the patient's condition. The IDs
- * are as requested, valid or not, so every field comes escaped and bounded by {@link escapeLogField}.
+ * are as requested, valid or not, so every field comes escaped and bounded (`quoteUntrusted` of `@grpc-alts/alts`).
  */
 export interface BookingLookup {
+  /** The caller's service account (from its ALTS context). */
   caller: string;
+  /** The requested patient, as sent. */
   patientID: string;
+  /** The requested doctor, as sent. */
   doctorID: string;
+  /** Whether a booking was returned, none exists, or the request was malformed. */
   outcome: 'found' | 'not found' | 'invalid';
 }
 

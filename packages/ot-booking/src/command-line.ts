@@ -22,6 +22,11 @@ type Config<O extends Options> = {
 /** The values and positionals of a parsed command line. */
 export type Parsed<O extends Options> = ReturnType<typeof parseArgs<Config<O>>>;
 
+/**
+ * A program of this repository, as {@link parseCommandLine} needs it.
+ *
+ * @hidden The apps' shared command-line plumbing, not part of the supported API.
+ */
 export interface Program {
   /** The command's name, first on every message. */
   name: string;
@@ -34,6 +39,8 @@ export interface Program {
 /**
  * Writes `<program>: <message>` and where to find the usage to stderr, exits 2: the whole usage
  * would bury the line that matters. The message is escaped (it may quote an argument).
+ *
+ * @hidden The apps' shared command-line plumbing, not part of the supported API.
  */
 export function usageError(program: Pick<Program, 'name'>, message: string): never {
   process.stderr.write(
@@ -46,6 +53,8 @@ export function usageError(program: Pick<Program, 'name'>, message: string): nev
  * Parses `args` (default: the process's) with `options` plus -h/--help and --version, positionals
  * allowed. --help and --version print to stdout and exit 0; an unknown or malformed option is a
  * {@link usageError}.
+ *
+ * @hidden The apps' shared command-line plumbing, not part of the supported API.
  */
 export function parseCommandLine<O extends Options>(
   program: Program,

@@ -1,3 +1,10 @@
+/**
+ * The operating-theatre booking service of the grpc-java ALTS tutorial: the ts-proto generated
+ * types and grpc-js client, and ALTS factories ({@link createOtBookingServer},
+ * {@link createOtBookingClient}). Install: `npm install @grpc-alts/ot-booking @grpc/grpc-js@~1.14.0`.
+ *
+ * @packageDocumentation
+ */
 export {
   type Booking,
   type BookingLookup,

@@ -23,7 +23,7 @@ export function escapeLogField(text: string, max = MAX_LOG_FIELD_CHARS): string 
 
 /**
  * Template tag for a log line: the literal parts as written, every interpolated value through
- * {@link escapeLogField} (an array's elements one by one, joined with ", "), so no caller can
+ * `escapeLogField`, i.e. `quoteUntrusted` (an array's elements one by one, joined with ", "), so no caller can
  * forget a field.
  */
 export function logLine(literals: TemplateStringsArray, ...fields: readonly unknown[]): string {

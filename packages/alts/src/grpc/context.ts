@@ -6,7 +6,9 @@ export type AuthContext = ReturnType<ServerInterceptingCallInterface['getAuthCon
 
 /** What `call.getAuthContext()` returns on an ALTS connection. */
 export interface AltsAuthContext extends AuthContext {
+  /** Always `'alts'`. */
   transportSecurityType: 'alts';
+  /** The connection's ALTS context; {@link getAltsContext} reads it from a call. */
   altsContext: AltsPeerContext;
 }
 
@@ -27,6 +29,7 @@ export function createAltsAuthContext(context: AltsPeerContext): AltsAuthContext
 
 /** Anything that exposes grpc-js's getAuthContext(): handler calls and interceptor calls. */
 export interface CallWithAuthContext {
+  /** grpc-js's auth context of the call's connection. */
   getAuthContext(): AuthContext;
 }
 

@@ -7,6 +7,7 @@ import { checkTimeout } from '../handshake/config.js';
 /** Time for a handshaker started alongside the server (a local recipe, a container) to come up. */
 const DEFAULT_HANDSHAKER_WAIT_MS = 10_000;
 
+/** Options of {@link waitForHandshaker}. */
 export interface WaitForHandshakerOptions {
   /** How long to keep trying, in ms (default 10 000; at most 120 000). */
   timeoutMs?: number;

@@ -109,7 +109,8 @@ class AltsConnectionCall extends ServerInterceptingCall {
   }
 }
 
-function parseListenAddress(address: string): { host: string; port: number } {
+/** `host:port` or `[ipv6]:port`, as {@link AltsServer.listen} and listenHealthCheck take it. */
+export function parseListenAddress(address: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address.trim());
   const port = Number(match?.[3]);
   if (!match || port > 65_535) {
@@ -178,6 +179,7 @@ export class AltsServer {
     return this.#common.handshaker.address;
   }
 
+  /** Adds a service, as grpc-js's `Server.addService` (before or after `listen`). */
   addService(service: ServiceDefinition, implementation: UntypedServiceImplementation): void {
     this.grpcServer.addService(service, implementation);
   }

@@ -7,7 +7,9 @@ export type SecurityLevelName = 'SECURITY_NONE' | 'INTEGRITY_ONLY' | 'INTEGRITY_
 
 /** An RPC protocol version, major.minor. */
 export interface RpcVersion {
+  /** Major version: peers with different majors share none of them. */
   major: number;
+  /** Minor version. */
   minor: number;
 }
 
@@ -16,13 +18,24 @@ export interface RpcVersion {
  * `grpc.gcp.AltsContext` proto (grpc-java `AltsContext`), named apart from the generated type.
  */
 export interface AltsPeerContext {
+  /** The negotiated application protocol: `grpc`. */
   applicationProtocol: string;
+  /** The negotiated record protocol: `ALTSRP_GCM_AES128_REKEY`. */
   recordProtocol: string;
   /** Always INTEGRITY_AND_PRIVACY for the record protocol we negotiate (as grpc-go and grpc-java). */
   securityLevel: SecurityLevelName;
+  /** The peer's service account, authenticated by the handshake: the identity to authorize. */
   peerServiceAccount: string;
+  /** This side's service account, as the handshaker presented it. */
   localServiceAccount: string;
-  peerRpcVersions: { max: RpcVersion; min: RpcVersion };
+  /** The RPC protocol versions the peer supports. */
+  peerRpcVersions: {
+    /** The highest. */
+    max: RpcVersion;
+    /** The lowest. */
+    min: RpcVersion;
+  };
+  /** Attributes the handshaker attached to the peer's identity (often none). */
   peerAttributes: Readonly<Record<string, string>>;
 }
 

@@ -11,11 +11,9 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Metadata } from '@grpc/grpc-js';
-import { createOtBookingClient } from '@grpc-alts/ot-booking';
-import { SERVER_SA } from './hardening.test.util.js';
+
 import { clientInitBytes } from './raw-client.test.util.js';
-import { type ServerUnderAttack, startServerUnderAttack } from './server-process.test.util.js';
+import { goodCall, type ServerUnderAttack, startServerUnderAttack } from './server-process.test.util.js';
 
 /** Attackers use another loopback source address than the good clients, as another host would. */
 const ATTACKER_ADDRESS = '127.0.0.2';
@@ -111,25 +109,12 @@ describe('HARDENING 31-33, 37: a server under attack with default limits', () =>
     let goodCalls = 0;
     const good = (async () => {
       while (attacking()) {
-        const client = createOtBookingClient(`127.0.0.1:${port}`, {
-          targetServiceAccounts: [SERVER_SA],
-          handshakerServiceAddress: target.emulator.address,
-        });
         const callStarted = Date.now();
         try {
-          await new Promise((resolve, reject) =>
-            client.getBookingInfo(
-              { patientID: 'PT-1204', doctorID: 'DC-3904', description: '' },
-              new Metadata(),
-              { deadline: Date.now() + GOOD_CALL_DEADLINE_MS },
-              (error) => (error ? reject(error) : resolve(undefined)),
-            ),
-          );
+          await goodCall(target, GOOD_CALL_DEADLINE_MS);
           goodCalls++;
         } catch (err) {
           goodErrors.push(`${(err as Error).message} after ${Date.now() - callStarted} ms`);
-        } finally {
-          client.close();
         }
         await sleep(250);
       }

@@ -9,12 +9,10 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Metadata } from '@grpc/grpc-js';
-import { createOtBookingClient } from '@grpc-alts/ot-booking';
 import { envInt } from '@grpc-alts/test-support/fuzz';
-import { reportFigures, SERVER_SA } from './hardening.test.util.js';
+import { reportFigures } from './hardening.test.util.js';
 import { clientInitBytes } from './raw-client.test.util.js';
-import { type ServerUnderAttack, startServerUnderAttack } from './server-process.test.util.js';
+import { goodCall, type ServerUnderAttack, startServerUnderAttack } from './server-process.test.util.js';
 
 const ATTACK_MS = envInt('AVAILABILITY_ATTACK_MS', 12_000, 2_000, 600_000);
 /** The good client's deadline per call, as in the issue's measurements. */
@@ -108,27 +106,15 @@ interface GoodCalls {
 async function goodCalls(target: ServerUnderAttack, untilMs: number): Promise<GoodCalls> {
   const result: GoodCalls = { succeeded: 0, tried: 0, worstMs: 0, errors: [] };
   while (Date.now() < untilMs) {
-    const client = createOtBookingClient(`127.0.0.1:${target.port}`, {
-      targetServiceAccounts: [SERVER_SA],
-      handshakerServiceAddress: target.emulator.address,
-    });
     const started = performance.now();
     result.tried++;
     try {
-      await new Promise((resolve, reject) =>
-        client.getBookingInfo(
-          { patientID: 'PT-1204', doctorID: 'DC-3904', description: '' },
-          new Metadata(),
-          { deadline: Date.now() + GOOD_CALL_DEADLINE_MS },
-          (error) => (error ? reject(error) : resolve(undefined)),
-        ),
-      );
+      await goodCall(target, GOOD_CALL_DEADLINE_MS);
       result.succeeded++;
     } catch (err) {
       result.errors.push(`${(err as Error).message} after ${(performance.now() - started).toFixed(0)} ms`);
     } finally {
       result.worstMs = Math.max(result.worstMs, performance.now() - started);
-      client.close();
     }
     await sleep(GOOD_CALL_PAUSE_MS);
   }

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Metadata } from '@grpc/grpc-js';
 import { type RunningEmulator, startEmulator } from '@grpc-alts/alts-emulator';
+import { createOtBookingClient } from '@grpc-alts/ot-booking';
 import { CLIENT_SA, SERVER_SA } from './hardening.test.util.js';
 
 const SERVER_MAIN = fileURLToPath(new URL('../../../apps/server/dist/main.js', import.meta.url));
@@ -27,6 +29,26 @@ export interface ServerUnderAttack {
   rssMiB(): number;
   /** SIGTERM, then asserts the server exited within its grace; stops the emulator. */
   stop(): Promise<void>;
+}
+
+/** One good call over a fresh channel (so a new handshake), from 127.0.0.1, as a real client makes it. */
+export async function goodCall(target: ServerUnderAttack, deadlineMs: number): Promise<void> {
+  const client = createOtBookingClient(`127.0.0.1:${target.port}`, {
+    targetServiceAccounts: [SERVER_SA],
+    handshakerServiceAddress: target.emulator.address,
+  });
+  try {
+    await new Promise((resolve, reject) =>
+      client.getBookingInfo(
+        { patientID: 'PT-1204', doctorID: 'DC-3904', description: '' },
+        new Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (error) => (error ? reject(error) : resolve(undefined)),
+      ),
+    );
+  } finally {
+    client.close();
+  }
 }
 
 export async function startServerUnderAttack(prefix: string): Promise<ServerUnderAttack> {

@@ -49,6 +49,19 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   assert.ok(condition(), `timed out waiting until ${what}`);
 }
 
+/** A handshaker override: every `next` consumed whole and answered with `outFrames`, never a result. */
+function answerNextWith(outFrames: Buffer): NonNullable<FakeHandshakerOptions['override']> {
+  return (req) =>
+    req.next
+      ? {
+          outFrames,
+          bytesConsumed: req.next.inBytes.length,
+          result: undefined,
+          status: { code: 0, details: '' },
+        }
+      : undefined;
+}
+
 /** Every test socket, destroyed after each test so leak checks see only the library's resources. */
 const testSockets: Socket[] = [];
 
@@ -801,15 +814,7 @@ describe('ALTS handshake driver', () => {
   it('HARDENING 43: a peer dripping a later message costs a few handshaker requests and meets the message deadline', async () => {
     await withFake(
       {
-        override: (req) =>
-          req.next
-            ? {
-                outFrames: Buffer.alloc(0),
-                bytesConsumed: req.next.inBytes.length,
-                result: undefined,
-                status: { code: 0, details: '' },
-              }
-            : undefined,
+        override: answerNextWith(Buffer.alloc(0)),
       },
       async (fake, ref) => {
         const [c, s] = await socketPair();
@@ -836,15 +841,7 @@ describe('ALTS handshake driver', () => {
   it(`HARDENING 43: a handshake that never ends is refused after ${MAX_HANDSHAKER_REQUESTS} handshaker requests`, async () => {
     await withFake(
       {
-        override: (req) =>
-          req.next
-            ? {
-                outFrames: Buffer.from('more?'),
-                bytesConsumed: req.next.inBytes.length,
-                result: undefined,
-                status: { code: 0, details: '' },
-              }
-            : undefined,
+        override: answerNextWith(Buffer.from('more?')),
       },
       async (fake, ref) => {
         const [c, s] = await socketPair();

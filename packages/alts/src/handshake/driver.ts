@@ -362,29 +362,31 @@ class Handshake {
 
   /** Server: what is left of the first-message deadline, counted from the start. */
   #firstMessageDeadline(): ReadDeadline | undefined {
-    const limit = this.#p.side === 'server' ? this.#p.firstMessageTimeoutMs : undefined;
-    if (limit === undefined || limit >= this.#p.timeoutMs) return undefined;
-    return {
-      ms: this.#started + limit - performance.now(),
-      error: () =>
-        new AltsError(
-          'HANDSHAKE_TIMEOUT',
-          `the peer sent no complete first handshake message within ${limit} ms`,
-        ),
-    };
+    return this.#serverDeadline(this.#p.firstMessageTimeoutMs, this.#started, 'first handshake message', '');
   }
 
   /** Server: what is left of the peer's time to answer our last message. */
   #peerMessageDeadline(): ReadDeadline | undefined {
-    const limit = this.#p.side === 'server' ? this.#p.peerMessageTimeoutMs : undefined;
-    if (limit === undefined || limit >= this.#p.timeoutMs) return undefined;
+    return this.#serverDeadline(
+      this.#p.peerMessageTimeoutMs,
+      this.#lastWrite,
+      'handshake message',
+      ' of ours',
+    );
+  }
+
+  /** A server deadline of `limit` ms from `since`; none on the client, or past the handshake's own. */
+  #serverDeadline(
+    limit: number | undefined,
+    since: number,
+    what: string,
+    after: string,
+  ): ReadDeadline | undefined {
+    if (this.#p.side !== 'server' || limit === undefined || limit >= this.#p.timeoutMs) return undefined;
     return {
-      ms: this.#lastWrite + limit - performance.now(),
+      ms: since + limit - performance.now(),
       error: () =>
-        new AltsError(
-          'HANDSHAKE_TIMEOUT',
-          `the peer sent no complete handshake message within ${limit} ms of ours`,
-        ),
+        new AltsError('HANDSHAKE_TIMEOUT', `the peer sent no complete ${what} within ${limit} ms${after}`),
     };
   }
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,6 +33,32 @@ const skip = unsupported();
 const isRoot = process.geteuid?.() === 0;
 
 const cleanups = cleanupsAfterAll();
+
+/**
+ * Shell code printing the shell's pid as the host sees it: in the sandbox's PID namespace `$$` is
+ * the namespace's number, while /proc is still the host's.
+ */
+const ECHO_HOST_PID = 'read -r pid _ < /proc/self/stat; echo "$pid"';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function connectTcp(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
 
 /** A private directory (state dir, TMPDIR), owned by `uid` when given. */
 async function privateDir(uid?: number): Promise<string> {
@@ -138,20 +165,58 @@ for (const rootless of [false, true]) {
     });
 
     it('a run killed outright takes its command with it (parent-death signal)', async () => {
-      const { child } = await startRun(['/bin/sh', '-c', 'echo $$; exec sleep 600'], rootless);
+      const { child } = await startRun(['/bin/sh', '-c', `${ECHO_HOST_PID}; exec sleep 600`], rootless);
       const pid = Number(await firstLine(child));
       child.kill('SIGKILL');
       const deadline = Date.now() + GONE_WITHIN_MS;
-      const alive = () => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(alive(), false, `the command (pid ${pid}) outlived its run`);
+      while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(alive(pid), false, `the command (pid ${pid}) outlived its run`);
+    });
+
+    it('HARDENING 44: a launcher killed by SIGTERM leaves no process behind, and its emulator is stopped', async () => {
+      // As `npx server` or `go run`: the launcher starts the real server and waits; SIGTERM ends
+      // only the launcher. The server listens and prints its pid as the host sees it.
+      const server = `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+        const pid = require('node:fs').readFileSync('/proc/self/stat', 'latin1').split(' ')[0];
+        console.log('server', pid, s.address().port);
+      });`;
+      const { child } = await startRun(
+        [
+          '/bin/sh',
+          '-c',
+          '"$0" -e "$1" & getent hosts metadata.google.internal.; exec sleep 600',
+          process.execPath,
+          server,
+        ],
+        rootless,
+      );
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      let address: string | undefined;
+      let serverPid = 0;
+      let serverPort = 0;
+      for await (const line of lines) {
+        const [first, pid, port] = line.split(/\s+/);
+        if (first === 'server') [serverPid, serverPort] = [Number(pid), Number(port)];
+        else address = first;
+        if (address !== undefined && serverPid !== 0) break;
+      }
+      assert.ok(address && alive(serverPid), 'the background server runs');
+      child.kill('SIGTERM');
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      assert.deepEqual([code, signal], [null, 'SIGTERM'], 'run ends as its command did');
+      lines.close();
+      const survived = alive(serverPid);
+      // Before the test fails: a survivor holds the test's pipe open and would hang it.
+      if (survived) process.kill(serverPid, 'SIGKILL');
+      assert.equal(survived, false, `the background server (pid ${serverPid}) outlived its run`);
+      for (const port of [serverPort, 8080]) {
+        const host = port === 8080 ? address : '127.0.0.1';
+        await assert.rejects(
+          connectTcp(host, port),
+          { code: 'ECONNREFUSED' },
+          `${host}:${port} still answers`,
+        );
+      }
     });
   });
 }

@@ -18,6 +18,22 @@ const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 const SA = 'runner@project.iam.gserviceaccount.com';
 /** The unprivileged user the rootless path runs as when the tests run as root. */
 const NOBODY_UID = 65534;
+const asNobody = ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups'];
+const DRIVER = new URL('./driver.test.util.js', import.meta.url).href;
+/**
+ * A node program (ESM; argv: handshaker address, DRIVER) that drives a handshake between two
+ * streams of that handshaker and prints the client's local and the server's peer identity, or
+ * "failed" and the error.
+ */
+const HANDSHAKE = `const { connect, drive } = await import(process.argv[2]);
+const service = connect(process.argv[1]);
+try {
+  const o = await drive(service, service);
+  console.log(o.client.result?.localIdentity?.serviceAccount, o.server.result?.peerIdentity?.serviceAccount);
+} catch (error) {
+  console.log('failed', error.message);
+}
+service.close();`;
 /** Generous bound for a process to go away after its parent was SIGKILLed (loaded 2-core CI). */
 const GONE_WITHIN_MS = 20_000;
 
@@ -86,9 +102,7 @@ async function startRun(
   const uid = rootless ? NOBODY_UID : undefined;
   const [stateDir, scratch] = await Promise.all([privateDir(uid), privateDir(uid)]);
   const run = [process.execPath, CLI, 'run', ...identity, '--state-dir', stateDir, '--', ...command];
-  const argv = rootless
-    ? ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', ...run]
-    : run;
+  const argv = rootless ? [...asNobody, ...run] : run;
   const [file, ...args] = argv as [string, ...string[]];
   const env = { ...process.env, TMPDIR: scratch };
   return { child: spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env }), scratch };
@@ -146,12 +160,45 @@ for (const rootless of [false, true]) {
       assert.deepEqual(await readdir(scratch), [], 'the sandbox files are removed');
     });
 
-    it('the emulator at that address handshakes as the chosen account while the command runs', async () => {
+    it('HARDENING 46: the emulator at that address handshakes as the chosen account for the command; a process of another uid is refused', async () => {
       const { child } = await startRun(
-        ['/bin/sh', '-c', 'getent hosts metadata.google.internal.; read line'],
+        [
+          '/bin/sh',
+          '-c',
+          'getent hosts metadata.google.internal.; "$0" --input-type=module -e "$1" metadata.google.internal.:8080 "$2"; read line',
+          process.execPath,
+          HANDSHAKE,
+          DRIVER,
+        ],
         rootless,
       );
-      await expectServedAs(child, SA);
+      const done = collect(child);
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      const [address, inside] = [(await once(lines, 'line'))[0], (await once(lines, 'line'))[0]] as [
+        string,
+        string,
+      ];
+      lines.close();
+      assert.equal(inside, `${SA} ${SA}`, 'the command handshakes as its account on both sides');
+      // As root, the run as root is refused to nobody and the run as nobody to root.
+      if (isRoot) {
+        const outsider = [
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          HANDSHAKE,
+          `${address.split(/\s/)[0]}:8080`,
+          DRIVER,
+        ];
+        const [file, ...args] = (rootless ? outsider : [...asNobody, ...outsider]) as [string, ...string[]];
+        const ran = await collect(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+        assert.match(ran.stdout, /^failed stream ended: 14 /, 'UNAVAILABLE: closed at accept');
+      }
+      child.stdin?.end('\n');
+      const { code, stderr } = await done;
+      assert.equal(code, 0, stderr);
+      if (isRoot)
+        assert.match(stderr, /closed a connection: its other end is uid \d+, and this emulator serves uid/);
     });
 
     it('SIGTERM and (stdin not a terminal) SIGINT reach the command; run ends the way it did', async () => {

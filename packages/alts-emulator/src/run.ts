@@ -165,6 +165,7 @@ async function prepareSandbox(state: RunState, options: RunArguments): Promise<s
   checkSandboxSupport(mode);
   state.emulator = await startOnFreeLoopback({
     ...options.identity,
+    allowedUid: process.getuid?.(),
     logger: (line) => state.logger.log(line),
   });
   const host = state.emulator.address.slice(0, state.emulator.address.lastIndexOf(':'));

@@ -107,6 +107,11 @@ export function createGate(options: GateOptions): Gate {
     enforcePreface(socket, options.prefaceTimeoutMs, refuse);
     void admitIfOwned(socket, options, refuse);
   });
+  // Once listening (a listen error is the caller's): an accept failure (EMFILE when the process is
+  // out of descriptors) costs that connection, not the process.
+  server.once('listening', () =>
+    server.on('error', (error) => refuse('accept', `accept failed: ${error.message}`)),
+  );
   return {
     server,
     destroyAll() {

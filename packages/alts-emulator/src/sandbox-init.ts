@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { constants } from 'node:os';
 import { CHANNEL_FD, commandEnded, forwardedSignal } from './sandbox.js';
 
 /** Exit codes a shell gives when the command cannot be found / executed. */
@@ -39,7 +40,10 @@ function main(): void {
     process.stderr.write(`alts-emulator: run: cannot run ${JSON.stringify(file)}: ${error.message}\n`);
     report(commandEnded(code, null), code);
   });
-  command.once('exit', (code, signal) => report(commandEnded(code, signal), code ?? 128));
+  // The exit code is unshare's fallback (no report read): a shell's 128 + n for a signal.
+  command.once('exit', (code, signal) =>
+    report(commandEnded(code, signal), code ?? 128 + (signal ? constants.signals[signal] : 0)),
+  );
   const channel = new Socket({ fd: CHANNEL_FD, readable: true, writable: false });
   channel.on('error', () => undefined);
   let pending = '';

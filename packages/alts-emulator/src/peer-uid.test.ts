@@ -1,7 +1,7 @@
 // The /proc/net/tcp{,6} parser behind an emulator that serves one local user (HARDENING 46).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { endpoint, parseTcpLine } from './peer-uid.js';
+import { endpoint, parseTcpLine, peerUidWorks } from './peer-uid.js';
 
 const HEADER =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
@@ -50,4 +50,10 @@ test('HARDENING 46: parseTcpLine refuses the header and malformed lines', () => 
   ]) {
     assert.equal(parseTcpLine(line, true), undefined, line);
   }
+});
+
+test('HARDENING 46: on this machine peerUid finds our own uid on a loopback connection (run checks this first)', {
+  skip: process.platform !== 'linux' && 'Linux only',
+}, async () => {
+  assert.equal(await peerUidWorks(), true);
 });

@@ -2,8 +2,9 @@
 // network namespace in /proc/net/tcp and /proc/net/tcp6, each with the uid that created it (as
 // seen from the reader's user namespace: a rootless `run` sandbox's sockets show the real uid of
 // its user). A Unix socket would give SO_PEERCRED, but unmodified gRPC programs dial TCP.
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { endianness } from 'node:os';
 
 const TABLES = ['/proc/net/tcp', '/proc/net/tcp6'] as const;
@@ -122,4 +123,31 @@ export async function peerUid(socket: Socket): Promise<number | undefined> {
   if (!remoteAddress || !remotePort || !localAddress || !localPort) return undefined;
   const key = `${endpoint(remoteAddress, remotePort)}>${endpoint(localAddress, localPort)}`;
   return (await readOwners()).get(key);
+}
+
+/**
+ * Whether {@link peerUid} works here: it finds our own uid on a loopback connection to ourselves.
+ * Where /proc/net/tcp is missing or shows no owners (some sandboxed kernels), it would refuse
+ * everyone.
+ */
+export async function peerUidWorks(): Promise<boolean> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const client = createConnection({ host: '127.0.0.1', port: (server.address() as { port: number }).port });
+  client.on('error', () => undefined);
+  try {
+    const [socket] = (await Promise.race([accepted, once(client, 'error').then(() => [undefined])])) as [
+      Socket | undefined,
+    ];
+    if (socket === undefined) return false;
+    socket.on('error', () => undefined);
+    const uid = await peerUid(socket);
+    socket.destroy();
+    return uid === process.getuid?.();
+  } finally {
+    client.destroy();
+    server.close();
+  }
 }

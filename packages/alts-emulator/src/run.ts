@@ -13,6 +13,7 @@ import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import { IDENTITY_OPTIONS, type IdentityOptions, identityOptions, UsageError } from './cli-options.js';
 import { type RunningEmulator, startEmulator } from './emulator.js';
+import { peerUidWorks } from './peer-uid.js';
 import { quote } from './quote.js';
 import {
   CHANNEL_FD,
@@ -163,6 +164,11 @@ function forwardSignals(state: RunState): () => void {
 async function prepareSandbox(state: RunState, options: RunArguments): Promise<string[]> {
   const mode = sandboxMode();
   checkSandboxSupport(mode);
+  if (!(await peerUidWorks())) {
+    throw new SandboxError(
+      'cannot tell which user owns a loopback connection here (/proc/net/tcp); run serves only your uid',
+    );
+  }
   state.emulator = await startOnFreeLoopback({
     ...options.identity,
     allowedUid: process.getuid?.(),

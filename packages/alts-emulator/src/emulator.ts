@@ -1,6 +1,9 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HandshakerServiceService } from '@grpc-alts/handshaker-proto';
 import { type IdentityBundle, loadBundle } from './bundle.js';
+import { createGate, MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './gate.js';
 import { readDisabledServiceAccounts } from './iam.js';
 import { sameServiceAccount } from './identity.js';
 import { provisionBundles } from './provision.js';
@@ -46,6 +49,11 @@ export interface EmulatorOptions {
   logger?: (line: string) => void;
   /** A stream with no request for this long is ended with DEADLINE_EXCEEDED; default 30 s. */
   idleTimeoutMs?: number;
+  /**
+   * Serve only connections whose other end is a socket of this local user (Linux, from
+   * /proc/net/tcp{,6}); others are closed at accept. `alts-emulator run` sets it to its own uid.
+   */
+  allowedUid?: number | undefined;
 }
 
 /** A listening emulator, from {@link startEmulator}. */
@@ -56,14 +64,6 @@ export interface RunningEmulator {
   readonly port: number;
   /** Stops listening, lets in-flight handshakes finish for up to 2 s, then cuts them off. */
   stop(): Promise<void>;
-}
-
-function bind(server: Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(error) : resolve(port),
-    );
-  });
 }
 
 /**
@@ -130,8 +130,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     }),
   );
+  // Our own listener, not bindAsync: the gate decides which connections grpc-js gets to see.
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const gate = createGate({
+    maxConnections: MAX_CONNECTIONS,
+    prefaceTimeoutMs: PREFACE_TIMEOUT_MS,
+    allowedUid: options.allowedUid,
+    log,
+    admit: (socket) => injector.injectConnection(socket),
+  });
+  gate.server.listen({ host, port: options.port ?? 0 });
+  // Rejects with the listen error (EADDRINUSE: `run` then tries the next address).
+  await once(gate.server, 'listening');
+  const port = (gate.server.address() as AddressInfo).port;
   const uriHost = host.includes(':') ? `[${host}]` : host;
-  const port = await bind(server, `${uriHost}:${options.port ?? 0}`);
   const address = `${uriHost}:${port}`;
   const clientNote = bundles.length === 1 ? '' : ` client=${quote(clientServiceAccount)}`;
   log(
@@ -144,9 +156,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     port,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        gate.server.close();
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          gate.destroyAll();
+        }, SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
+          gate.destroyAll();
           log(`stopped listening on ${address}`);
           resolve();
         });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +18,22 @@ const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 const SA = 'runner@project.iam.gserviceaccount.com';
 /** The unprivileged user the rootless path runs as when the tests run as root. */
 const NOBODY_UID = 65534;
+const asNobody = ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups'];
+const DRIVER = new URL('./driver.test.util.js', import.meta.url).href;
+/**
+ * A node program (ESM; argv: handshaker address, DRIVER) that drives a handshake between two
+ * streams of that handshaker and prints the client's local and the server's peer identity, or
+ * "failed" and the error.
+ */
+const HANDSHAKE = `const { connect, drive } = await import(process.argv[2]);
+const service = connect(process.argv[1]);
+try {
+  const o = await drive(service, service);
+  console.log(o.client.result?.localIdentity?.serviceAccount, o.server.result?.peerIdentity?.serviceAccount);
+} catch (error) {
+  console.log('failed', error.message);
+}
+service.close();`;
 /** Generous bound for a process to go away after its parent was SIGKILLed (loaded 2-core CI). */
 const GONE_WITHIN_MS = 20_000;
 
@@ -32,6 +49,32 @@ const skip = unsupported();
 const isRoot = process.geteuid?.() === 0;
 
 const cleanups = cleanupsAfterAll();
+
+/**
+ * Shell code printing the shell's pid as the host sees it: in the sandbox's PID namespace `$$` is
+ * the namespace's number, while /proc is still the host's.
+ */
+const ECHO_HOST_PID = 'read -r pid _ < /proc/self/stat; echo "$pid"';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function connectTcp(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
 
 /** A private directory (state dir, TMPDIR), owned by `uid` when given. */
 async function privateDir(uid?: number): Promise<string> {
@@ -59,9 +102,7 @@ async function startRun(
   const uid = rootless ? NOBODY_UID : undefined;
   const [stateDir, scratch] = await Promise.all([privateDir(uid), privateDir(uid)]);
   const run = [process.execPath, CLI, 'run', ...identity, '--state-dir', stateDir, '--', ...command];
-  const argv = rootless
-    ? ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', ...run]
-    : run;
+  const argv = rootless ? [...asNobody, ...run] : run;
   const [file, ...args] = argv as [string, ...string[]];
   const env = { ...process.env, TMPDIR: scratch };
   return { child: spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env }), scratch };
@@ -126,12 +167,45 @@ for (const rootless of [false, true]) {
       assert.deepEqual(await readdir(scratch), [], 'the sandbox files are removed');
     });
 
-    it('the emulator at that address handshakes as the chosen account while the command runs', async () => {
+    it('HARDENING 46: the emulator at that address handshakes as the chosen account for the command; a process of another uid is refused', async () => {
       const { child } = await startRun(
-        ['/bin/sh', '-c', 'getent hosts metadata.google.internal.; read line'],
+        [
+          '/bin/sh',
+          '-c',
+          'getent hosts metadata.google.internal.; "$0" --input-type=module -e "$1" metadata.google.internal.:8080 "$2"; read line',
+          process.execPath,
+          HANDSHAKE,
+          DRIVER,
+        ],
         rootless,
       );
-      await expectServedAs(child, SA);
+      const done = collect(child);
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      const [address, inside] = [(await once(lines, 'line'))[0], (await once(lines, 'line'))[0]] as [
+        string,
+        string,
+      ];
+      lines.close();
+      assert.equal(inside, `${SA} ${SA}`, 'the command handshakes as its account on both sides');
+      // As root, the run as root is refused to nobody and the run as nobody to root.
+      if (isRoot) {
+        const outsider = [
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          HANDSHAKE,
+          `${address.split(/\s/)[0]}:8080`,
+          DRIVER,
+        ];
+        const [file, ...args] = (rootless ? outsider : [...asNobody, ...outsider]) as [string, ...string[]];
+        const ran = await collect(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+        assert.match(ran.stdout, /^failed stream ended: 14 /, 'UNAVAILABLE: closed at accept');
+      }
+      child.stdin?.end('\n');
+      const { code, stderr } = await done;
+      assert.equal(code, 0, stderr);
+      if (isRoot)
+        assert.match(stderr, /closed a connection: its other end is uid \d+, and this emulator serves uid/);
     });
 
     it('SIGTERM and (stdin not a terminal) SIGINT reach the command; run ends the way it did', async () => {
@@ -145,20 +219,58 @@ for (const rootless of [false, true]) {
     });
 
     it('a run killed outright takes its command with it (parent-death signal)', async () => {
-      const { child } = await startRun(['/bin/sh', '-c', 'echo $$; exec sleep 600'], rootless);
+      const { child } = await startRun(['/bin/sh', '-c', `${ECHO_HOST_PID}; exec sleep 600`], rootless);
       const pid = Number(await firstLine(child));
       child.kill('SIGKILL');
       const deadline = Date.now() + GONE_WITHIN_MS;
-      const alive = () => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(alive(), false, `the command (pid ${pid}) outlived its run`);
+      while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(alive(pid), false, `the command (pid ${pid}) outlived its run`);
+    });
+
+    it('HARDENING 44: a launcher killed by SIGTERM leaves no process behind, and its emulator is stopped', async () => {
+      // As `npx server` or `go run`: the launcher starts the real server and waits; SIGTERM ends
+      // only the launcher. The server listens and prints its pid as the host sees it.
+      const server = `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+        const pid = require('node:fs').readFileSync('/proc/self/stat', 'latin1').split(' ')[0];
+        console.log('server', pid, s.address().port);
+      });`;
+      const { child } = await startRun(
+        [
+          '/bin/sh',
+          '-c',
+          '"$0" -e "$1" & getent hosts metadata.google.internal.; exec sleep 600',
+          process.execPath,
+          server,
+        ],
+        rootless,
+      );
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      let address: string | undefined;
+      let serverPid = 0;
+      let serverPort = 0;
+      for await (const line of lines) {
+        const [first, pid, port] = line.split(/\s+/);
+        if (first === 'server') [serverPid, serverPort] = [Number(pid), Number(port)];
+        else address = first;
+        if (address !== undefined && serverPid !== 0) break;
+      }
+      assert.ok(address && alive(serverPid), 'the background server runs');
+      child.kill('SIGTERM');
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      assert.deepEqual([code, signal], [null, 'SIGTERM'], 'run ends as its command did');
+      lines.close();
+      const survived = alive(serverPid);
+      // Before the test fails: a survivor holds the test's pipe open and would hang it.
+      if (survived) process.kill(serverPid, 'SIGKILL');
+      assert.equal(survived, false, `the background server (pid ${serverPid}) outlived its run`);
+      for (const port of [serverPort, 8080]) {
+        const host = port === 8080 ? address : '127.0.0.1';
+        await assert.rejects(
+          connectTcp(host, port),
+          { code: 'ECONNREFUSED' },
+          `${host}:${port} still answers`,
+        );
+      }
     });
   });
 }

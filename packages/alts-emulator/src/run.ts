@@ -6,18 +6,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import { IDENTITY_OPTIONS, type IdentityOptions, identityOptions, UsageError } from './cli-options.js';
 import { type RunningEmulator, startEmulator } from './emulator.js';
+import { peerUidWorks } from './peer-uid.js';
 import { quote } from './quote.js';
 import {
+  CHANNEL_FD,
   checkSandboxSupport,
   EXIT_SANDBOX_FAILED,
+  FORWARDED_SIGNALS,
   METADATA_NAMES,
+  parseCommandEnded,
   SandboxError,
   sandboxArgv,
   sandboxMode,
@@ -37,10 +41,11 @@ const LAST_LOOPBACK_HOST = 254;
 const SIGNAL_EXIT_FALLBACK_MS = 1_000;
 const PROG = 'alts-emulator';
 
-/** Signals passed on to the command. A terminal sends SIGINT/SIGQUIT to its whole foreground
- * process group, the command included, so those are passed on only when stdin is no terminal. */
-const FORWARDED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT'];
+/** A terminal sends SIGINT/SIGQUIT to its whole foreground process group, the command included, so
+ * those are passed on only when stdin is no terminal. */
 const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+/** The channel's report is one short line ("signal SIGTERM"); keep no more than this of it. */
+const MAX_CHANNEL_REPORT = 64;
 
 interface Logger {
   log(line: string): void;
@@ -122,6 +127,103 @@ function exitLike(code: number | null, signal: NodeJS.Signals | null): never {
   return undefined as never;
 }
 
+/** What a run holds; {@link cleanUp} releases whatever of it there is. */
+interface RunState {
+  logger: Logger;
+  dir?: string;
+  emulator?: RunningEmulator;
+  /** unshare, which waits for the sandbox's PID 1; its fd CHANNEL_FD is the channel to PID 1. */
+  sandbox?: ChildProcess;
+  /** A signal that came during set-up: the run ends with it before the command starts. */
+  interrupted?: NodeJS.Signals;
+  stopForwarding?: () => void;
+}
+
+/**
+ * Passes FORWARDED_SIGNALS to the command through the sandbox's PID 1 (sandbox-init.ts); a signal
+ * during set-up is kept in `interrupted`. Returns the function that stops it.
+ */
+function forwardSignals(state: RunState): () => void {
+  // isatty, not process.stdin: that would open a stream on the fd the command reads.
+  const interactive = isatty(0);
+  const forward = (signal: NodeJS.Signals) => {
+    if (state.sandbox === undefined) state.interrupted ??= signal;
+    else if (interactive && TERMINAL_SIGNALS.includes(signal)) return;
+    else (state.sandbox.stdio[CHANNEL_FD] as Socket | null)?.write(`${signal}\n`);
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  return () => {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  };
+}
+
+/**
+ * Checks that the namespaces can be had, starts the emulator on a free 127.0.0.N and writes the
+ * sandbox's files; returns the argv that runs the command in the sandbox.
+ */
+async function prepareSandbox(state: RunState, options: RunArguments): Promise<string[]> {
+  const mode = sandboxMode();
+  checkSandboxSupport(mode);
+  if (!(await peerUidWorks())) {
+    throw new SandboxError(
+      'cannot tell which user owns a loopback connection here (/proc/net/tcp); run serves only your uid',
+    );
+  }
+  state.emulator = await startOnFreeLoopback({
+    ...options.identity,
+    allowedUid: process.getuid?.(),
+    logger: (line) => state.logger.log(line),
+  });
+  const host = state.emulator.address.slice(0, state.emulator.address.lastIndexOf(':'));
+  state.dir = await mkdtemp(join(tmpdir(), 'alts-emulator-run-'));
+  await writeSandboxFiles(state.dir, host);
+  state.logger.log(
+    `run: ${METADATA_NAMES.join(' and ')} resolve to ${host} for ${quote(options.command[0] ?? '')} (${mode} sandbox)`,
+  );
+  return sandboxArgv(mode, state.dir, options.command);
+}
+
+function spawnSandbox(argv: readonly string[]): ChildProcess {
+  const [file, ...args] = argv as [string, ...string[]];
+  // C-core's default resolver (c-ares) answers A from the hosts file but sends the AAAA query
+  // for the metadata name to the DNS server; glibc's (GRPC_DNS_RESOLVER=native) asks no one.
+  const env = { ...process.env, GRPC_DNS_RESOLVER: process.env.GRPC_DNS_RESOLVER ?? 'native' };
+  return spawn(file, args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
+}
+
+/**
+ * How the command ended, once the sandbox is gone: unshare exits only after its PID 1, and the
+ * kernel reaps PID 1 only after every other process of the namespace. PID 1 reports the command's
+ * end on the channel; without that report (the sandbox failed before the command started, or PID 1
+ * was killed) unshare's own end stands.
+ */
+function sandboxEnd(sandbox: ChildProcess): Promise<[number | null, NodeJS.Signals | null]> {
+  let reported: [number | null, NodeJS.Signals | null] | undefined;
+  const channel = sandbox.stdio[CHANNEL_FD] as Socket;
+  channel.on('error', () => undefined);
+  let received = '';
+  channel.on('data', (chunk: Buffer) => {
+    received = (received + chunk.toString('latin1')).slice(-MAX_CHANNEL_REPORT);
+    reported = parseCommandEnded(received.trimEnd()) ?? reported;
+  });
+  return new Promise((resolve) => {
+    // 'close', not 'exit': the channel's last bytes are read by then.
+    sandbox.once('close', (code, signal) => resolve(reported ?? [code, signal]));
+    sandbox.once('error', (error) => {
+      process.stderr.write(`${PROG}: run: cannot start the sandbox: ${error.message}\n`);
+      resolve([EXIT_SANDBOX_FAILED, null]);
+    });
+  });
+}
+
+async function cleanUp(state: RunState): Promise<void> {
+  // First: exitLike's own signal must reach us, not `forward`.
+  state.stopForwarding?.();
+  await state.emulator?.stop();
+  if (state.dir) await rm(state.dir, { recursive: true, force: true });
+  await state.logger.close();
+}
+
 /**
  * The `run` sub-command. Usage errors are thrown as {@link UsageError}s, which the CLI reports;
  * everything else ends the process: the command's status, or 125 and one line when the sandbox or
@@ -129,61 +231,22 @@ function exitLike(code: number | null, signal: NodeJS.Signals | null): never {
  */
 export async function run(args: readonly string[]): Promise<never> {
   const options = parseRunArguments(args);
-  const logger = openLogger(options.logFile);
-  const mode = sandboxMode();
-  let dir: string | undefined;
-  let emulator: RunningEmulator | undefined;
-  // Also stops passing signals on: exitLike's own signal must reach us, not `forward`.
-  const cleanUp = async () => {
-    for (const signal of FORWARDED) process.off(signal, forward);
-    await emulator?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-    await logger.close();
-  };
-  let child: ChildProcess | undefined;
-  // A signal during set-up ends the run before the command starts; afterwards it is passed on.
-  let interrupted: NodeJS.Signals | undefined;
-  // isatty, not process.stdin: that would open a stream on the fd the command reads.
-  const interactive = isatty(0);
-  const forward = (signal: NodeJS.Signals) => {
-    if (child === undefined) interrupted ??= signal;
-    else if (interactive && TERMINAL_SIGNALS.includes(signal)) return;
-    else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-  };
-  for (const signal of FORWARDED) process.on(signal, forward);
+  const state: RunState = { logger: openLogger(options.logFile) };
+  state.stopForwarding = forwardSignals(state);
   try {
-    checkSandboxSupport(mode);
-    emulator = await startOnFreeLoopback({ ...options.identity, logger: (line) => logger.log(line) });
-    const host = emulator.address.slice(0, emulator.address.lastIndexOf(':'));
-    dir = await mkdtemp(join(tmpdir(), 'alts-emulator-run-'));
-    await writeSandboxFiles(dir, host);
-    logger.log(
-      `run: ${METADATA_NAMES.join(' and ')} resolve to ${host} for ${quote(options.command[0] ?? '')} (${mode} sandbox)`,
-    );
-    const [file, ...argv] = sandboxArgv(mode, dir, options.command) as [string, ...string[]];
-    // C-core's default resolver (c-ares) answers A from the hosts file but sends the AAAA query
-    // for the metadata name to the DNS server; glibc's (GRPC_DNS_RESOLVER=native) asks no one.
-    const env = { ...process.env, GRPC_DNS_RESOLVER: process.env.GRPC_DNS_RESOLVER ?? 'native' };
-    if (interrupted === undefined) child = spawn(file, argv, { stdio: 'inherit', env });
+    const argv = await prepareSandbox(state, options);
+    if (state.interrupted === undefined) state.sandbox = spawnSandbox(argv);
   } catch (error) {
-    await cleanUp();
+    await cleanUp(state);
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`${PROG}: run: ${message}\n`);
     process.exit(EXIT_SANDBOX_FAILED);
   }
-  if (child === undefined) {
-    await cleanUp();
-    return exitLike(null, interrupted ?? 'SIGTERM');
+  if (state.sandbox === undefined) {
+    await cleanUp(state);
+    return exitLike(null, state.interrupted ?? 'SIGTERM');
   }
-  const started = child;
-  // 'exit', or 'error' when unshare itself cannot be spawned; either way clean up, then end.
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    started.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
-    started.once('error', (error) => {
-      process.stderr.write(`${PROG}: run: cannot start unshare: ${error.message}\n`);
-      resolve([EXIT_SANDBOX_FAILED, null]);
-    });
-  });
-  await cleanUp();
+  const [code, signal] = await sandboxEnd(state.sandbox);
+  await cleanUp(state);
   return exitLike(code, signal);
 }

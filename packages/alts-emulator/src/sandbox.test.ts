@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sandboxHosts, sandboxNsswitch } from './sandbox.js';
+import {
+  commandEnded,
+  forwardedSignal,
+  parseCommandEnded,
+  sandboxHosts,
+  sandboxNsswitch,
+} from './sandbox.js';
 
 test('sandboxHosts: drops the machine entries for the metadata name, keeps the rest, adds ours', () => {
   const hosts = [
@@ -34,4 +40,15 @@ test('sandboxNsswitch: files first on the hosts line, every other source kept in
   );
   assert.equal(sandboxNsswitch('hosts: files dns\n'), 'hosts: files dns\n');
   assert.equal(sandboxNsswitch('passwd: files\n'), 'passwd: files\nhosts: files dns\n');
+});
+
+test('the channel between run and the sandbox PID 1: lines both ways, anything else ignored', () => {
+  assert.equal(forwardedSignal('SIGTERM'), 'SIGTERM');
+  assert.equal(forwardedSignal('SIGKILL'), undefined, 'only the signals run passes on');
+  assert.equal(forwardedSignal('SIGTERM '), undefined);
+  assert.deepEqual(parseCommandEnded(commandEnded(7, null)), [7, null]);
+  assert.deepEqual(parseCommandEnded(commandEnded(null, 'SIGTERM')), [null, 'SIGTERM']);
+  for (const line of ['exit', 'exit 1000', 'signal SIGNOPE', 'signal sigterm', 'exit 7\nexit 8']) {
+    assert.equal(parseCommandEnded(line), undefined, line);
+  }
 });

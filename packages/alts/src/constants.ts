@@ -75,13 +75,3 @@ export const MIN_FRAME_SIZE = 16 * 1024;
  * Negotiation never goes below {@link MIN_FRAME_SIZE}: only tests and the benchmark write smaller frames.
  */
 export const MIN_WRITE_FRAME_SIZE = 4 * 1024;
-/**
- * The `max_frame_size` we advertise by default. java advertises 131072 (`MAX_FRAME_SIZE`) and C-core
- * 1048576 (`kTsiAltsMaxFrameSize`); we choose java's 128 KiB: a peer that honours it never makes us
- * hold more than 128 KiB of undecrypted record per connection before any plaintext can be delivered,
- * whereas 1 MiB frames force a full 1 MiB receive buffer and 1 MiB of latency per frame. At 128 KiB
- * the fixed per-frame AEAD cost (~5 µs in Node) is already under 10 % of the AES work, so larger
- * frames buy almost no throughput (see the record benchmark). Inbound frames up to
- * {@link MAX_FRAME_LENGTH_FIELD} are still accepted.
- */
-export const DEFAULT_MAX_FRAME_SIZE = 128 * 1024;

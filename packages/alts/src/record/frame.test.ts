@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   ALTSRP_GCM_AES128_REKEY,
-  DEFAULT_MAX_FRAME_SIZE,
   MAX_FRAME_LENGTH_FIELD,
   MAX_WRITE_FRAME_SIZE,
   MIN_FRAME_SIZE,
   REKEY_KEY_SIZE,
 } from '../constants.js';
 import { AltsError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_SIZE } from '../grpc/options.js';
 import { createRecordCrypter } from './crypter.js';
 import {
   FRAME_HEADER_SIZE,

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AltsError } from '../errors.js';
+import { isGcpProductName, isRunningOnGcp } from '../handshake/platform.js';
 import {
   checkPlatform,
   checkTimeout,
   DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
   maxConcurrentHandshakes,
   resolveHandshakerAddress,
-} from './config.js';
-import { isGcpProductName, isRunningOnGcp } from './platform.js';
+} from './options.js';
 
 describe('handshaker address resolution', () => {
   it('defaults to the metadata server, not explicit', () => {

@@ -44,7 +44,7 @@ export async function secureConnection(socket: Socket, params: HandshakeParams):
  * A client handshake that timed out, with what it was waiting for, read from what crossed the
  * socket: a server that accepts connections but never answers (wrong port, a hung or non-ALTS
  * server) otherwise looks the same as a slow handshaker, and grpc-js adds nothing but its own
- * "Deadline exceeded" (issue 21 finding 5).
+ * "Deadline exceeded".
  */
 function explainTimeout(err: unknown, socket: Socket, params: HandshakeParams): unknown {
   if (params.side !== 'client' || !AltsError.is(err) || err.code !== 'HANDSHAKE_TIMEOUT') return err;

@@ -30,7 +30,7 @@ export const RECORD_MESSAGE_TYPE = 6;
 
 /**
  * Validates a frame's length field as soon as its 4 bytes are known, so that an oversized or
- * undersized frame is rejected before anything is buffered for it (HARDENING 4–6).
+ * undersized frame is rejected before anything is buffered for it (docs/hardening.md 4–6).
  * `length` must already be a u32 (as returned by `readUInt32LE`), so there are no sign issues.
  */
 export function checkFrameLength(length: number): void {

@@ -22,7 +22,7 @@ const WRITE_BATCH_MAX_BYTES = 512 * 1024;
 /**
  * Decrypted bytes buffered for a slow reader before we stop opening records and pause the socket.
  * Matches net's 64 KiB socket reads; with at most one frame beyond it, a slow reader costs at most
- * 64 KiB + 1 MiB of plaintext (HARDENING 17).
+ * 64 KiB + 1 MiB of plaintext (docs/hardening.md 17).
  */
 const READABLE_HIGH_WATER_MARK = 64 * 1024;
 /** Plaintext our writers may queue before `write()` returns false (one net read's worth, as above). */

@@ -13,7 +13,10 @@ export type Side = 'client' | 'server';
 
 // ---- handshake (docs/protocol.md §3.1, §8) ----
 
-/** The only application protocol we offer (go `appProtocols`, java `APPLICATION_PROTOCOL`, core `ALTS_APPLICATION_PROTOCOL`). */
+/**
+ * The only application protocol we offer (go `appProtocols`, java `APPLICATION_PROTOCOL`, core
+ * `ALTS_APPLICATION_PROTOCOL`).
+ */
 export const ALTS_APPLICATION_PROTOCOL = 'grpc';
 
 /**
@@ -32,7 +35,10 @@ export const LOCAL_RPC_VERSIONS: RpcProtocolVersions = {
  * (go `rekeyRecordProtocolName`, java `RECORD_PROTOCOL`, core `ALTS_RECORD_PROTOCOL`).
  */
 export const ALTSRP_GCM_AES128_REKEY = 'ALTSRP_GCM_AES128_REKEY';
-/** The legacy record protocol without rekeying: implemented, never offered (go `aes128gcm.go`; never requested by go/java/core). */
+/**
+ * The legacy record protocol without rekeying: implemented, never offered (go `aes128gcm.go`; never requested
+ * by go/java/core).
+ */
 export const ALTSRP_GCM_AES128 = 'ALTSRP_GCM_AES128';
 /** The record protocols the record layer implements. */
 export type RecordProtocol = typeof ALTSRP_GCM_AES128_REKEY | typeof ALTSRP_GCM_AES128;
@@ -50,7 +56,7 @@ export const RECORD_PROTOCOL_KEY_SIZES: Readonly<Record<RecordProtocol, number>>
   [ALTSRP_GCM_AES128]: AES128_KEY_SIZE,
 };
 
-// ---- frame size bounds (docs/protocol.md §4.5, §4.6); sizes count the whole frame unless named a length field ----
+// ---- frame size bounds (docs/protocol.md §4.5, §4.6): of the whole frame, unless named a length field ----
 
 /**
  * Largest length field accepted on input, whatever was advertised (go `altsRecordLengthLimit`, core's

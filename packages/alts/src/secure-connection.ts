@@ -51,7 +51,8 @@ function explainTimeout(err: unknown, socket: Socket, params: HandshakeParams): 
   const message = err.message.replace(/^\[HANDSHAKE_TIMEOUT\] /, '');
   const why =
     socket.bytesWritten === 0
-      ? `nothing was sent to the server: the handshaker service at ${params.handshakerAddress} did not answer in time`
+      ? `nothing was sent to the server: the handshaker service at ${params.handshakerAddress} did not ` +
+        `answer in time`
       : socket.bytesRead === 0
         ? 'the server accepted the connection but never answered its first handshake message; ' +
           'is an ALTS server listening there, and is its handshaker up?'

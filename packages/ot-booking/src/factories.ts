@@ -51,7 +51,10 @@ export function createOtBookingClient(
 
 /** Options of {@link createOtBookingServer}. */
 export interface OtBookingServerOptions extends AltsServerOptions {
-  /** The client service accounts allowed to call (case-insensitive); every other caller gets PERMISSION_DENIED. */
+  /**
+   * The client service accounts allowed to call (case-insensitive); every other caller gets
+   * PERMISSION_DENIED.
+   */
   clientServiceAccounts: readonly string[];
 }
 

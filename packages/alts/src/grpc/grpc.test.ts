@@ -328,7 +328,10 @@ describe('ALTS for grpc-js', () => {
     assert.equal(failures[0]?.code, 'CONNECTION_REFUSED');
     assert.match(
       failures[0]?.message ?? '',
-      /the client does not speak ALTS, its first bytes are an HTTP\/2 client preface \(a plaintext gRPC or HTTP\/2 client\); give it ALTS channel credentials/,
+      new RegExp(
+        'the client does not speak ALTS, its first bytes are an HTTP/2 client preface ' +
+          String.raw`\(a plaintext gRPC or HTTP/2 client\); give it ALTS channel credentials`,
+      ),
     );
   });
 
@@ -345,7 +348,10 @@ describe('ALTS for grpc-js', () => {
       assert.equal(err.code, status.UNAVAILABLE);
       assert.match(
         err.details,
-        /the server does not speak ALTS, its first bytes are an HTTP\/2 SETTINGS frame \(a plaintext gRPC or HTTP\/2 server\); call it with the credentials it serves/,
+        new RegExp(
+          'the server does not speak ALTS, its first bytes are an HTTP/2 SETTINGS frame ' +
+            String.raw`\(a plaintext gRPC or HTTP/2 server\); call it with the credentials it serves`,
+        ),
       );
     } finally {
       plain.forceShutdown();
@@ -367,7 +373,11 @@ describe('ALTS for grpc-js', () => {
       assert.equal(err.code, status.UNAVAILABLE);
       assert.match(
         err.details,
-        /the ALTS client handshake to 127\.0\.0\.1:\d+ did not finish within 1500 ms: the server accepted the connection but never answered its first handshake message; is an ALTS server listening there, and is its handshaker up\?/,
+        new RegExp(
+          String.raw`the ALTS client handshake to 127\.0\.0\.1:\d+ did not finish within 1500 ms: ` +
+            'the server accepted the connection but never answered its first handshake message; ' +
+            String.raw`is an ALTS server listening there, and is its handshaker up\?`,
+        ),
       );
       const { port } = await startServer();
       const silentHandshaker = newClient(port, {
@@ -379,7 +389,8 @@ describe('ALTS for grpc-js', () => {
       assert.match(
         viaSilent.details,
         new RegExp(
-          `did not finish within 1500 ms: nothing was sent to the server: the handshaker service at ${silentAddress} did not answer in time`,
+          `did not finish within 1500 ms: nothing was sent to the server: the handshaker service at ` +
+            `${silentAddress} did not answer in time`,
         ),
       );
     } finally {

@@ -616,7 +616,9 @@ describe('ALTS handshake driver', () => {
   });
 
   it('HARDENING 33: handshaker text reaches the error escaped and bounded', async () => {
-    const forged = `refused\n${new Date().toISOString()} ot-booking-server: getBookingInfo from admin@x\u001b[2K${'x'.repeat(5_000)}`;
+    const forged =
+      `refused\n${new Date().toISOString()} ot-booking-server: getBookingInfo from ` +
+      `admin@x\u001b[2K${'x'.repeat(5_000)}`;
     await withFake(
       {
         override: (req) =>

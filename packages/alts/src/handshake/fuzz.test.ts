@@ -8,10 +8,10 @@
 //   2. gRPC: the fake handshaker's `override` hook mutates real responses while both sides of a
 //      real loopback connection handshake;
 //   3. wire garbage: a gRPC server answers DoHandshake with random or truncated protobuf bytes.
-// Invariants on every case: the handshake settles (never hangs past its deadline); a failure is an
-// AltsError and the socket is destroyed; a success happens only for a response that passes every
-// check of docs/protocol.md §3.13; a non-OK status's out_frames reach the peer (docs/hardening.md 21); the limiter slot
-// is released; every DoHandshake stream is closed; no exception escapes; timers return to baseline.
+// Invariants on every case: the handshake settles (never hangs past its deadline); a failure is an AltsError
+// and the socket is destroyed; a success happens only for a response that passes every check of
+// docs/protocol.md §3.13; a non-OK status's out_frames reach the peer (docs/hardening.md 21); the limiter
+// slot is released; every DoHandshake stream is closed; no exception escapes; timers return to baseline.
 //
 // Reproduce: FUZZ_SEED=<seed printed by the run> FUZZ_RUNS=<n> node --test <this file>.
 // FUZZ_RUNS (default 1000, clamped to [10, 5 000 000]) is this file's case budget: the rest (≥ 94 %) for the

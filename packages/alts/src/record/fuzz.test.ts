@@ -432,7 +432,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
           });
           for (const c of cutAt(mutated, cuts)) fake.feed(c);
           if (oversized) {
-            // docs/hardening.md 5/6: refused as soon as the length is known, without waiting for the body or EOF.
+            // docs/hardening.md 5/6: refused once the length is known, without waiting for the body or EOF.
             await new Promise((r) => setImmediate(r));
             await new Promise((r) => setImmediate(r));
             assert.ok(

@@ -48,7 +48,7 @@ describe('describeFailure: what the client prints for a failed call', () => {
     );
   });
 
-  it('issue 21 finding 6: an AltsError thrown at creation names the programs’ flag, not the library option', () => {
+  it('an AltsError thrown at creation names the programs’ flag, not the library option', () => {
     const untrusted =
       '[UNTRUSTED_PLATFORM] ALTS is only supported on Google Cloud: this machine is not a Google Compute ' +
       'Engine VM. Set the handshakerServiceAddress option or ALTS_HANDSHAKER_SERVICE_ADDRESS to use a ' +

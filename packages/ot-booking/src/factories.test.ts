@@ -71,7 +71,7 @@ describe('the window on the wire', () => {
     }
   });
 
-  it("grpc-js's Server still ignores the option (else createOtBookingServer and the README should set it)", async () => {
+  it("grpc-js's Server still ignores the option (else createOtBookingServer and README should)", async () => {
     const server = new Server({ 'grpc-node.flow_control_window': OT_BOOKING_FLOW_CONTROL_WINDOW });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, p) =>

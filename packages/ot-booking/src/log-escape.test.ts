@@ -108,7 +108,7 @@ describe('HARDENING 33: log fields are escaped and bounded', () => {
 });
 
 describe('HARDENING 47: invisible characters in logs', () => {
-  it('HARDENING 47: a patient ID padded with zero-width and other invisible characters is logged escaped', () => {
+  it('HARDENING 47: a patient ID padded with zero-width or other invisible characters is escaped', () => {
     const padded = 'PT-\u200b1204\u2060';
     const lookup = lookupOf({ patientID: padded, doctorID: 'DC-\ufeff3904\u00ad', description: '' });
     assert.equal(lookup.patientID, 'PT-\\u200b1204\\u2060');

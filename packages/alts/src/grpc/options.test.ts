@@ -19,7 +19,7 @@ describe('handshaker address resolution', () => {
     assert.equal(DEFAULT_HANDSHAKER_SERVICE_ADDRESS, 'metadata.google.internal.:8080');
   });
 
-  it('prefers the option, then ALTS_HANDSHAKER_SERVICE_ADDRESS, then GCE_METADATA_HOST with port 8080', () => {
+  it('prefers the option, then ALTS_HANDSHAKER_SERVICE_ADDRESS, then GCE_METADATA_HOST on port 8080', () => {
     const env = { ALTS_HANDSHAKER_SERVICE_ADDRESS: '127.0.0.1:9000', GCE_METADATA_HOST: 'meta:80' };
     assert.equal(resolveHandshakerAddress('localhost:1', env).address, 'localhost:1');
     assert.equal(resolveHandshakerAddress(undefined, env).address, '127.0.0.1:9000');

@@ -253,7 +253,7 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
   });
   after(() => escapes.stop());
 
-  test(`in-process stub handshaker: scripted malformed responses, random peer bytes (seed ${SEED})`, async (t) => {
+  test(`in-process stub handshaker: malformed responses, random peer bytes (seed ${SEED})`, async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} stub cases=${STUB_RUNS}`);
     const limiter = new HandshakeLimiter(2);
     let cases = 0;

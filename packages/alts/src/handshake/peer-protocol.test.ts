@@ -124,7 +124,7 @@ describe('issue 21 finding 4: a peer that does not speak ALTS is named by its fi
     );
   });
 
-  it('bytes that could start an ALTS frame, or the emulator’s messages, or too few to tell: undefined', () => {
+  it('bytes that could start an ALTS frame, the emulator’s messages, or too few to tell: undefined', () => {
     for (const bytes of [
       altsFrame(200),
       altsFrame(0x16_03_01 - 4, 0),

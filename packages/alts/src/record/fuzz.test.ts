@@ -380,7 +380,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
     assert.equal(cases >= PARSER_RUNS, true);
   });
 
-  test(`protected stream: chunking × bit flips × lengths/types × replay/reorder/reflect/truncate (seed ${SEED})`, async (t) => {
+  test(`stream: chunks × flips × lengths/types × replay/reorder/reflect/cut (seed ${SEED})`, async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} stream cases=${STREAM_RUNS}`);
     let cases = 0;
     let failures = 0;

@@ -1,4 +1,4 @@
-// The OtBooking client's flow-control window (issue 16 item 3): what the factory passes to grpc-js,
+// The OtBooking client's flow-control window: what the factory passes to grpc-js,
 // and that grpc-js puts it on the wire (SETTINGS_INITIAL_WINDOW_SIZE and the connection window),
 // seen by a plain HTTP/2 server on loopback. No ALTS here: the window is grpc-js's HTTP/2 layer.
 import assert from 'node:assert/strict';

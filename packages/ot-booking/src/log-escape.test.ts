@@ -1,4 +1,4 @@
-// docs/hardening.md 33 (issue 13, finding 3), the apps' part: text a peer controls reaches a log line only
+// docs/hardening.md 33, the apps' part: text a peer controls reaches a log line only
 // escaped and bounded, so it can neither forge a line nor drive the operator's terminal.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

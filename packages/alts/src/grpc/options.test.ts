@@ -105,7 +105,7 @@ describe('limits', () => {
   });
 });
 
-describe('issue 21 finding 3: a handshaker address without a port', () => {
+describe('a handshaker address without a port', () => {
   const refusal = (option: string | undefined, env: NodeJS.ProcessEnv = {}) => {
     try {
       resolveHandshakerAddress(option, env);

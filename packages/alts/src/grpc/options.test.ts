@@ -7,7 +7,9 @@ import {
   checkTimeout,
   DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
   maxConcurrentHandshakes,
+  resolveClientOptions,
   resolveHandshakerAddress,
+  resolveServerOptions,
 } from './options.js';
 
 describe('handshaker address resolution', () => {
@@ -157,6 +159,42 @@ describe('a handshaker address without a port', () => {
       'unix-abstract:handshaker',
     ]) {
       assert.equal(resolveHandshakerAddress(address, {}).address, address);
+    }
+  });
+});
+
+describe('resolved options', () => {
+  const address = { handshakerServiceAddress: '127.0.0.1:1' };
+
+  it('the defaults the README Configuration table lists', () => {
+    const client = resolveClientOptions(address);
+    assert.equal(client.common.timeoutMs, 20_000);
+    assert.equal(client.common.maxFrameSize, 131_072);
+    assert.deepEqual(client.targetServiceAccounts, []);
+    const server = resolveServerOptions(address);
+    assert.equal(server.common.timeoutMs, 30_000);
+    assert.equal(server.maxUnauthenticatedConnections, 1_000);
+    assert.equal(server.maxUnauthenticatedConnectionsPerAddress, 500);
+    assert.equal(server.firstMessageTimeoutMs, 10_000);
+    assert.equal(server.peerMessageTimeoutMs, 5_000);
+  });
+
+  it('an out-of-range value is INVALID_ARGUMENT naming the option, its bounds and the value', () => {
+    const cases: [object, RegExp][] = [
+      [{ maxFrameSize: 100 }, /maxFrameSize must be an integer in \[16384, 1048576\], got 100/],
+      [{ handshakeTimeoutMs: 0 }, /handshakeTimeoutMs must be an integer in \[1, 120000\] ms, got 0/],
+      [{ firstMessageTimeoutMs: 1.5 }, /firstMessageTimeoutMs must be an integer in \[1, 120000\] ms/],
+      [
+        { maxUnauthenticatedConnections: 0 },
+        /maxUnauthenticatedConnections must be an integer in \[1, 100000\]/,
+      ],
+      [{ onHandshakeFailure: 'log' }, /onHandshakeFailure must be a function/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(
+        () => resolveServerOptions({ ...address, ...options }),
+        (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT' && message.test(e.message),
+      );
     }
   });
 });

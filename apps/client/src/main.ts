@@ -96,9 +96,12 @@ client.getBookingInfo(
       process.stdout.write(
         `${quoteUntrusted(JSON.stringify({ ...request, ...booking }), Number.POSITIVE_INFINITY)}\n`,
       );
-    else
+    else {
+      const { patientID, doctorID } = request;
+      const { bookingDate, condition } = booking;
       process.stdout.write(
-        `${logLine`Booking for ${request.patientID} with ${request.doctorID}: ${booking.bookingDate} (${booking.condition})`}\n`,
+        `${logLine`Booking for ${patientID} with ${doctorID}: ${bookingDate} (${condition})`}\n`,
       );
+    }
   },
 );

@@ -67,7 +67,8 @@ async function main(): Promise<void> {
   try {
     say('OT booking over ALTS: a front end calls the back end, each identified by its service account.\n');
     say(
-      '1. Two "VMs", each with its local ALTS handshaker (the emulator), and the back end admitting the front end',
+      '1. Two "VMs", each with its local ALTS handshaker (the emulator), and the back end admitting the ' +
+        'front end',
     );
     const clientVm = await emulator('client-vm', CLIENT_SA);
     const serverVm = await emulator('server-vm', SERVER_SA);

@@ -70,8 +70,8 @@ async function checkHandshaker(address: string): Promise<void> {
   if (!answers)
     fatal(
       `no ALTS handshaker service answered at ${address} within ${HANDSHAKER_WAIT_S} s: start one there ` +
-        `(off Google Cloud: npx alts-emulator --listen ${listen} --service-account <this server's account>) ` +
-        'or point --handshaker at one',
+        `(off Google Cloud: npx alts-emulator --listen ${listen} ` +
+        "--service-account <this server's account>) or point --handshaker at one",
     );
 }
 

@@ -6,8 +6,15 @@ import { once } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { connectivityState } from '@grpc/grpc-js';
-import { CLIENT, cleanupsAfterAll, connect, drive, SERVER, tempStateDir } from './driver.test.util.js';
 import { type RunningEmulator, startEmulator } from './emulator.js';
+import {
+  CLIENT,
+  cleanupsAfterAll,
+  connect,
+  relayHandshake,
+  SERVER,
+  tempStateDir,
+} from './emulator.test.util.js';
 import { MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './gate.js';
 
 const cleanups = cleanupsAfterAll();
@@ -59,7 +66,7 @@ function closedAfter(socket: Socket, since: number, boundMs: number): Promise<nu
 }
 
 async function handshakes(service: ReturnType<typeof connect>): Promise<void> {
-  const outcome = await drive(service, service);
+  const outcome = await relayHandshake(service, service);
   assert.equal(
     outcome.client.result?.peerIdentity?.serviceAccount,
     SERVER,
@@ -133,7 +140,7 @@ describe('HARDENING 46: an emulator with allowedUid serves that local user only'
     const client = connect(other.address);
     cleanups.push(() => client.close());
     await assert.rejects(
-      drive(client, client),
+      relayHandshake(client, client),
       /stream ended: 14 /,
       'UNAVAILABLE: no handshake for another uid',
     );

@@ -19,16 +19,16 @@ const SA = 'runner@project.iam.gserviceaccount.com';
 /** The unprivileged user the rootless path runs as when the tests run as root. */
 const NOBODY_UID = 65534;
 const asNobody = ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups'];
-const DRIVER = new URL('./driver.test.util.js', import.meta.url).href;
+const RELAY = new URL('./emulator.test.util.js', import.meta.url).href;
 /**
- * A node program (ESM; argv: handshaker address, DRIVER) that drives a handshake between two
+ * A node program (ESM; argv: handshaker address, RELAY) that relays a handshake between two
  * streams of that handshaker and prints the client's local and the server's peer identity, or
  * "failed" and the error.
  */
-const HANDSHAKE = `const { connect, drive } = await import(process.argv[2]);
+const HANDSHAKE = `const { connect, relayHandshake } = await import(process.argv[2]);
 const service = connect(process.argv[1]);
 try {
-  const o = await drive(service, service);
+  const o = await relayHandshake(service, service);
   console.log(o.client.result?.localIdentity?.serviceAccount, o.server.result?.peerIdentity?.serviceAccount);
 } catch (error) {
   console.log('failed', error.message);
@@ -175,7 +175,7 @@ for (const rootless of [false, true]) {
           'getent hosts metadata.google.internal.; "$0" --input-type=module -e "$1" metadata.google.internal.:8080 "$2"; read line',
           process.execPath,
           HANDSHAKE,
-          DRIVER,
+          RELAY,
         ],
         rootless,
       );
@@ -195,7 +195,7 @@ for (const rootless of [false, true]) {
           '-e',
           HANDSHAKE,
           `${address.split(/\s/)[0]}:8080`,
-          DRIVER,
+          RELAY,
         ];
         const [file, ...args] = (rootless ? outsider : [...asNobody, ...outsider]) as [string, ...string[]];
         const ran = await collect(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }));

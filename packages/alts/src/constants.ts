@@ -13,7 +13,10 @@ export type Side = 'client' | 'server';
 
 // ---- handshake (docs/protocol.md §3.1, §8) ----
 
-/** The only application protocol we offer (go `appProtocols`, java `APPLICATION_PROTOCOL`, core `ALTS_APPLICATION_PROTOCOL`). */
+/**
+ * The only application protocol we offer (go `appProtocols`, java `APPLICATION_PROTOCOL`, core
+ * `ALTS_APPLICATION_PROTOCOL`).
+ */
 export const ALTS_APPLICATION_PROTOCOL = 'grpc';
 
 /**
@@ -32,7 +35,10 @@ export const LOCAL_RPC_VERSIONS: RpcProtocolVersions = {
  * (go `rekeyRecordProtocolName`, java `RECORD_PROTOCOL`, core `ALTS_RECORD_PROTOCOL`).
  */
 export const ALTSRP_GCM_AES128_REKEY = 'ALTSRP_GCM_AES128_REKEY';
-/** The legacy record protocol without rekeying: implemented, never offered (go `aes128gcm.go`; never requested by go/java/core). */
+/**
+ * The legacy record protocol without rekeying: implemented, never offered (go `aes128gcm.go`; never requested
+ * by go/java/core).
+ */
 export const ALTSRP_GCM_AES128 = 'ALTSRP_GCM_AES128';
 /** The record protocols the record layer implements. */
 export type RecordProtocol = typeof ALTSRP_GCM_AES128_REKEY | typeof ALTSRP_GCM_AES128;
@@ -50,7 +56,7 @@ export const RECORD_PROTOCOL_KEY_SIZES: Readonly<Record<RecordProtocol, number>>
   [ALTSRP_GCM_AES128]: AES128_KEY_SIZE,
 };
 
-// ---- frame size bounds (docs/protocol.md §4.5, §4.6); sizes count the whole frame unless named a length field ----
+// ---- frame size bounds (docs/protocol.md §4.5, §4.6): of the whole frame, unless named a length field ----
 
 /**
  * Largest length field accepted on input, whatever was advertised (go `altsRecordLengthLimit`, core's
@@ -75,13 +81,3 @@ export const MIN_FRAME_SIZE = 16 * 1024;
  * Negotiation never goes below {@link MIN_FRAME_SIZE}: only tests and the benchmark write smaller frames.
  */
 export const MIN_WRITE_FRAME_SIZE = 4 * 1024;
-/**
- * The `max_frame_size` we advertise by default. java advertises 131072 (`MAX_FRAME_SIZE`) and C-core
- * 1048576 (`kTsiAltsMaxFrameSize`); we choose java's 128 KiB: a peer that honours it never makes us
- * hold more than 128 KiB of undecrypted record per connection before any plaintext can be delivered,
- * whereas 1 MiB frames force a full 1 MiB receive buffer and 1 MiB of latency per frame. At 128 KiB
- * the fixed per-frame AEAD cost (~5 µs in Node) is already under 10 % of the AES work, so larger
- * frames buy almost no throughput (see the record benchmark). Inbound frames up to
- * {@link MAX_FRAME_LENGTH_FIELD} are still accepted.
- */
-export const DEFAULT_MAX_FRAME_SIZE = 128 * 1024;

@@ -20,7 +20,10 @@ export const FAKE_KEY = Buffer.alloc(128, 0x2a);
 export interface FakeHandshakerOptions {
   serverIdentity?: string;
   clientIdentity?: string;
-  /** 'all': consume every byte and buffer (go/emulator style); 'none': consume nothing until a message is whole. */
+  /**
+   * 'all': consume every byte and buffer (go/emulator style); 'none': consume nothing until a message is
+   * whole.
+   */
   consume?: 'all' | 'none';
   /** Replace the response to a request: return undefined to keep the default, 'hang' to never answer. */
   override?: (req: HandshakerReq, def: HandshakerResp, index: number) => HandshakerResp | 'hang' | undefined;

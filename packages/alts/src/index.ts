@@ -10,10 +10,7 @@
  */
 export { ALTS_ERROR_STATUS, AltsError, type AltsErrorCode, quoteUntrusted } from './errors.js';
 export { checkClientAuthorization, clientAuthorizationInterceptor } from './grpc/authorization.js';
-export {
-  type AltsChannelCredentialsOptions,
-  createAltsChannelCredentials,
-} from './grpc/channel-credentials.js';
+export { createAltsChannelCredentials } from './grpc/channel-credentials.js';
 export { type AltsAuthContext, type CallWithAuthContext, getAltsContext } from './grpc/context.js';
 export {
   createHandshakeFailureLog,
@@ -21,12 +18,14 @@ export {
 } from './grpc/handshake-failure-log.js';
 export { type WaitForHandshakerOptions, waitForHandshaker } from './grpc/handshaker-probe.js';
 export { type HealthCheckServer, type HealthService, listenHealthCheck } from './grpc/health.js';
-export type { AltsCommonOptions } from './grpc/options.js';
-export { type AltsServer, type AltsServerOptions, createAltsServer } from './grpc/server.js';
 export {
+  type AltsChannelCredentialsOptions,
+  type AltsCommonOptions,
+  type AltsServerOptions,
   DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
   GCE_METADATA_HOST_ENV,
   HANDSHAKER_ADDRESS_ENV,
   MAX_CONCURRENT_HANDSHAKES_ENV,
-} from './handshake/config.js';
+} from './grpc/options.js';
+export { type AltsServer, createAltsServer } from './grpc/server.js';
 export type { AltsPeerContext, RpcVersion, SecurityLevelName } from './handshake/result.js';

@@ -44,14 +44,15 @@ export async function secureConnection(socket: Socket, params: HandshakeParams):
  * A client handshake that timed out, with what it was waiting for, read from what crossed the
  * socket: a server that accepts connections but never answers (wrong port, a hung or non-ALTS
  * server) otherwise looks the same as a slow handshaker, and grpc-js adds nothing but its own
- * "Deadline exceeded" (issue 21 finding 5).
+ * "Deadline exceeded".
  */
 function explainTimeout(err: unknown, socket: Socket, params: HandshakeParams): unknown {
   if (params.side !== 'client' || !AltsError.is(err) || err.code !== 'HANDSHAKE_TIMEOUT') return err;
   const message = err.message.replace(/^\[HANDSHAKE_TIMEOUT\] /, '');
   const why =
     socket.bytesWritten === 0
-      ? `nothing was sent to the server: the handshaker service at ${params.handshakerAddress} did not answer in time`
+      ? `nothing was sent to the server: the handshaker service at ${params.handshakerAddress} did not ` +
+        `answer in time`
       : socket.bytesRead === 0
         ? 'the server accepted the connection but never answered its first handshake message; ' +
           'is an ALTS server listening there, and is its handshaker up?'

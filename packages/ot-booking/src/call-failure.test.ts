@@ -11,7 +11,8 @@ describe('describeFailure: what the client prints for a failed call', () => {
   it('an unreachable server: names it and what to check, without grpc-js’s report around it', () => {
     assert.equal(
       describeFailure(report('Error: connect ECONNREFUSED 127.0.0.1:8080'), SERVER),
-      'cannot connect to 127.0.0.1:8080: connect ECONNREFUSED 127.0.0.1:8080; is ot-booking-server running there?',
+      'cannot connect to 127.0.0.1:8080: connect ECONNREFUSED 127.0.0.1:8080; is ot-booking-server running ' +
+        'there?',
     );
   });
 
@@ -24,7 +25,8 @@ describe('describeFailure: what the client prints for a failed call', () => {
   it('an unreachable handshaker: the reason and how to start one', () => {
     const line = describeFailure(
       report(
-        'AltsError: [HANDSHAKER_UNAVAILABLE] the ALTS handshaker service at 127.0.0.1:1 failed: connect ECONNREFUSED 127.0.0.1:1',
+        'AltsError: [HANDSHAKER_UNAVAILABLE] the ALTS handshaker service at 127.0.0.1:1 failed: connect ' +
+          'ECONNREFUSED 127.0.0.1:1',
       ),
       SERVER,
     );
@@ -41,18 +43,20 @@ describe('describeFailure: what the client prints for a failed call', () => {
         report('Error: connect ETIMEDOUT 10.0.0.1:8080', 'DNS gave 2 addresses'),
         '10.0.0.1:8080',
       ),
-      'cannot connect to 10.0.0.1:8080: connect ETIMEDOUT 10.0.0.1:8080 (DNS gave 2 addresses); is ot-booking-server running there?',
+      'cannot connect to 10.0.0.1:8080: connect ETIMEDOUT 10.0.0.1:8080 (DNS gave 2 addresses); is ' +
+        'ot-booking-server running there?',
     );
   });
 
-  it('issue 21 finding 6: an AltsError thrown at creation names the programs’ flag, not the library option', () => {
+  it('an AltsError thrown at creation names the programs’ flag, not the library option', () => {
     const untrusted =
       '[UNTRUSTED_PLATFORM] ALTS is only supported on Google Cloud: this machine is not a Google Compute ' +
       'Engine VM. Set the handshakerServiceAddress option or ALTS_HANDSHAKER_SERVICE_ADDRESS to use a ' +
       'local handshaker (for example the alts-emulator)';
     const line =
       'ALTS is only supported on Google Cloud: this machine is not a Google Compute Engine VM. Set ' +
-      '--handshaker or ALTS_HANDSHAKER_SERVICE_ADDRESS to use a local handshaker (for example the alts-emulator)';
+      '--handshaker or ALTS_HANDSHAKER_SERVICE_ADDRESS to use a local handshaker (for example the ' +
+      'alts-emulator)';
     assert.equal(describeFailure(untrusted, SERVER), line);
     assert.equal(describeAltsError(untrusted), line);
     assert.equal(

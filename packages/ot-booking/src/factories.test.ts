@@ -1,4 +1,4 @@
-// The OtBooking client's flow-control window (issue 16 item 3): what the factory passes to grpc-js,
+// The OtBooking client's flow-control window: what the factory passes to grpc-js,
 // and that grpc-js puts it on the wire (SETTINGS_INITIAL_WINDOW_SIZE and the connection window),
 // seen by a plain HTTP/2 server on loopback. No ALTS here: the window is grpc-js's HTTP/2 layer.
 import assert from 'node:assert/strict';
@@ -71,7 +71,7 @@ describe('the window on the wire', () => {
     }
   });
 
-  it("grpc-js's Server still ignores the option (else createOtBookingServer and the README should set it)", async () => {
+  it("grpc-js's Server still ignores the option (else createOtBookingServer and README should)", async () => {
     const server = new Server({ 'grpc-node.flow_control_window': OT_BOOKING_FLOW_CONTROL_WINDOW });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, p) =>

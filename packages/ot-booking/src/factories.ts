@@ -15,12 +15,10 @@ import {
 
 /**
  * The HTTP/2 flow-control window an OtBooking client advertises, per stream and per connection
- * (grpc-js channel option `grpc-node.flow_control_window`). grpc-js's default is HTTP/2's 65 535 B,
- * so a server streaming 64 KiB messages waits a round trip for WINDOW_UPDATE after nearly every
- * message; with 1 MiB, ALTS server streaming on loopback ran 2.4× faster at half the CPU per MB
- * in a profile on a quiet machine (`npm run bench` shows it as the "1 MiB windows" rows). The price is memory: a
- * reader that falls behind lets the server send up to this much per connection (the connection
- * window bounds all its streams together) before it must stop, 1 MiB buffered instead of 64 KiB.
+ * (grpc-js channel option `grpc-node.flow_control_window`). With HTTP/2's default 65 535 B a server
+ * streaming 64 KiB messages waits a round trip for WINDOW_UPDATE after nearly every message
+ * (docs/performance.md). The price is memory: a reader that falls behind lets the server send up to
+ * this much per connection before it must stop, 1 MiB buffered instead of 64 KiB.
  */
 export const OT_BOOKING_FLOW_CONTROL_WINDOW = 1024 * 1024;
 
@@ -53,7 +51,10 @@ export function createOtBookingClient(
 
 /** Options of {@link createOtBookingServer}. */
 export interface OtBookingServerOptions extends AltsServerOptions {
-  /** The client service accounts allowed to call (case-insensitive); every other caller gets PERMISSION_DENIED. */
+  /**
+   * The client service accounts allowed to call (case-insensitive); every other caller gets
+   * PERMISSION_DENIED.
+   */
   clientServiceAccounts: readonly string[];
 }
 

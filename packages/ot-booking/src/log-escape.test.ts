@@ -1,4 +1,4 @@
-// HARDENING 33 (issue 13, finding 3), the apps' part: text a peer controls reaches a log line only
+// docs/hardening.md 33, the apps' part: text a peer controls reaches a log line only
 // escaped and bounded, so it can neither forge a line nor drive the operator's terminal.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -108,7 +108,7 @@ describe('HARDENING 33: log fields are escaped and bounded', () => {
 });
 
 describe('HARDENING 47: invisible characters in logs', () => {
-  it('HARDENING 47: a patient ID padded with zero-width and other invisible characters is logged escaped', () => {
+  it('HARDENING 47: a patient ID padded with zero-width or other invisible characters is escaped', () => {
     const padded = 'PT-\u200b1204\u2060';
     const lookup = lookupOf({ patientID: padded, doctorID: 'DC-\ufeff3904\u00ad', description: '' });
     assert.equal(lookup.patientID, 'PT-\\u200b1204\\u2060');

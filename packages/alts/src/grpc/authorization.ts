@@ -46,8 +46,8 @@ function check(call: CallWithAuthContext, allowed: ReadonlySet<string>): StatusO
 }
 
 /**
- * grpc-java's `AuthorizationUtil.clientAuthorizationCheck`: OK when the call's ALTS peer is one
- * of `serviceAccounts` (ASCII letters case-insensitive), else PERMISSION_DENIED "Client <sa> is not authorized",
+ * grpc-java's `AuthorizationUtil.clientAuthorizationCheck`: OK when the call's ALTS peer is one of
+ * `serviceAccounts` (ASCII letters case-insensitive), else PERMISSION_DENIED "Client <sa> is not authorized",
  * or PERMISSION_DENIED when the call has no ALTS context. It does not end the call.
  */
 export function checkClientAuthorization(

@@ -6,11 +6,8 @@ import { AltsError } from '../errors.js';
 
 /**
  * The @grpc/grpc-js versions this library works with, as its package.json `peerDependencies`
- * says. 1.14.0 is the first release with every hook in {@link GRPC_JS_HOOKS} (docs/grpc-js.md
- * §4: `getAuthContext` and `getConnectionInfo` came in 1.14.0, PRs #2920 and #2922; the published
- * tarballs agree: 1.13.7 has neither, 1.14.0 to 1.14.7 have every hook). The range
- * stops at 1.14.x because grpc-js may change `experimental` and underscore APIs in any minor
- * release (its README, "Some Notes on API Guarantees"); CI runs the suite at both ends.
+ * says: 1.14.0 is the first with every hook in {@link GRPC_JS_HOOKS} (docs/grpc-js.md §4), and
+ * grpc-js may change `experimental` and underscore APIs in any minor release; CI tests both ends.
  */
 export const SUPPORTED_GRPC_JS_RANGE = '~1.14.0';
 

@@ -2,10 +2,7 @@
 // with a bare "the peer closed the connection": a server checks its handshaker before it serves.
 import { Client, connectivityState, credentials } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
-import { checkTimeout } from '../handshake/config.js';
-
-/** Time for a handshaker started alongside the server (a local recipe, a container) to come up. */
-const DEFAULT_HANDSHAKER_WAIT_MS = 10_000;
+import { resolveHandshakerWaitMs } from './options.js';
 
 /** Options of {@link waitForHandshaker}. */
 export interface WaitForHandshakerOptions {
@@ -29,7 +26,7 @@ export async function waitForHandshaker(
   if (typeof address !== 'string' || address === '') {
     throw new AltsError('INVALID_ARGUMENT', 'the handshaker address must be a non-empty string');
   }
-  const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs, DEFAULT_HANDSHAKER_WAIT_MS);
+  const timeoutMs = resolveHandshakerWaitMs(options.timeoutMs);
   const deadline = new Date(Date.now() + timeoutMs);
   const client = new Client(address, credentials.createInsecure());
   const channel = client.getChannel();

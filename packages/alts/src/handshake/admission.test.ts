@@ -45,7 +45,7 @@ describe('HARDENING 32: unauthenticated connections are bounded in total and per
 });
 
 describe('HARDENING 41: a full bound fails over to the attacker, not the newcomer', () => {
-  it('a newcomer evicts the oldest connection of the busiest source, which then releases nothing twice', () => {
+  it('a newcomer evicts the busiest source’s oldest connection, which then releases nothing twice', () => {
     const pending = new UnauthenticatedConnections(4, 3);
     const evictions: string[] = [];
     const oldest = admitted(pending, '10.0.0.1', evictions);

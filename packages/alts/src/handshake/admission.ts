@@ -1,15 +1,5 @@
 import { isIPv6 } from 'node:net';
 
-/**
- * Connections a server handshakes at once, from all peers: 10 × the 100 handshake slots
- * (docs/protocol.md §3.11), so a burst of legitimate connects queues instead of being refused,
- * while an unauthenticated flood costs at most this many sockets and read buffers.
- */
-export const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS = 1_000;
-/** One source address may hold at most half of them, so other peers always find room. */
-export const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 500;
-/** Upper bound of both options: the process's file descriptors run out long before. */
-export const MAX_UNAUTHENTICATED_CONNECTIONS_CEILING = 100_000;
 /** IPv6 peers are grouped by /64, the smallest block a network hands out (RFC 6177). */
 const IPV6_GROUPS_COUNTED = 4;
 

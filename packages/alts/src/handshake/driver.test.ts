@@ -150,7 +150,7 @@ describe('ALTS handshake driver', () => {
   });
   after(() => assert.equal(openHandshakerChannelsForTesting(), 0, 'handshaker channels released'));
 
-  it('completes both sides over loopback, with the exact start requests of docs/protocol.md §3.1', async () => {
+  it('completes both sides on loopback with the exact start requests of docs/protocol.md §3.1', async () => {
     await withFake({}, async (fake, ref) => {
       const [c, s] = await socketPair();
       const [client, server] = await Promise.all([
@@ -217,7 +217,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('accepts peer messages split across many reads, and re-sends bytes the handshaker did not consume', async () => {
+  it('accepts peer messages split over many reads; resends bytes the handshaker did not use', async () => {
     for (const consume of ['all', 'none'] as const) {
       await withFake({ consume }, async (fake, ref) => {
         const [peer, s] = await socketPair();
@@ -260,7 +260,7 @@ describe('ALTS handshake driver', () => {
     ref.release();
   });
 
-  it('HARDENING 19: a hanging handshaker trips the deadline, cancels the stream and destroys the socket', async () => {
+  it('HARDENING 19: a hung handshaker trips the deadline: stream cancelled, socket destroyed', async () => {
     await withFake({ override: () => 'hang' }, async (fake, ref) => {
       const [c] = await socketPair();
       await rejectsWith(
@@ -296,7 +296,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 21: a non-OK status fails with its details after sending its out_frames to the peer', async () => {
+  it('HARDENING 21: a non-OK status fails with its details once its out_frames reach the peer', async () => {
     const alert = Buffer.from('ALERT: bad peer');
     await withFake(
       {
@@ -536,7 +536,7 @@ describe('ALTS handshake driver', () => {
     );
   });
 
-  it('HARDENING 32: a server peer without a complete first message holds no slot, and has a deadline', async () => {
+  it('HARDENING 32: a peer without a whole first message holds no server slot, has a deadline', async () => {
     await withFake({}, async (fake, ref) => {
       const limiter = new HandshakeLimiter(1);
       const [slowPeer, slowServer] = await socketPair();
@@ -567,7 +567,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 32: a peer dripping its first message costs a few handshaker requests, not one per byte', async () => {
+  it('HARDENING 32: a peer dripping its first message costs few handshaker requests', async () => {
     await withFake(
       {
         override: (req) =>
@@ -629,7 +629,9 @@ describe('ALTS handshake driver', () => {
   });
 
   it('HARDENING 33: handshaker text reaches the error escaped and bounded', async () => {
-    const forged = `refused\n${new Date().toISOString()} ot-booking-server: getBookingInfo from admin@x\u001b[2K${'x'.repeat(5_000)}`;
+    const forged =
+      `refused\n${new Date().toISOString()} ot-booking-server: getBookingInfo from ` +
+      `admin@x\u001b[2K${'x'.repeat(5_000)}`;
     await withFake(
       {
         override: (req) =>
@@ -652,7 +654,7 @@ describe('ALTS handshake driver', () => {
     );
   });
 
-  it('HARDENING 35: the client checks the server identity against its targets, ASCII case folded only', async () => {
+  it('HARDENING 35: the client matches the server identity to its targets, ASCII case folded', async () => {
     const kelvin = 'server@test.iam.gserviceaccount.com'.replace('a', '\u212a');
     for (const [serverIdentity, target, ok] of [
       ['SERVER@test.iam.gserviceaccount.com', 'server@TEST.iam.gserviceaccount.com', true],
@@ -704,7 +706,7 @@ describe('ALTS handshake driver', () => {
     });
   }
 
-  it('HARDENING 39: the 128-byte key_data of the handshaker response is wiped once the keys are taken', async () => {
+  it('HARDENING 39: the handshaker’s 128-byte key_data is wiped once its keys are taken', async () => {
     await withFake({}, async (_fake, ref) => {
       const results: Buffer[] = [];
       const spy = Object.create(ref.client) as HandshakerChannelRef['client'];
@@ -732,7 +734,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 40: a peer that replays a first message and goes silent keeps its slot only peerMessageTimeoutMs', async () => {
+  it('HARDENING 40: a replayed first message, then silence, holds a slot peerMessageTimeoutMs', async () => {
     await withFake({}, async (fake, ref) => {
       const limiter = new HandshakeLimiter(1);
       const [replayer, server] = await socketPair();
@@ -751,7 +753,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 40: while a good handshake waits for a slot, a source replaying first messages keeps none idle past the grace', async () => {
+  it('HARDENING 40: while a handshake waits, a replaying source keeps no slot idle past grace', async () => {
     await withFake({}, async (fake, ref) => {
       const limiter = new HandshakeLimiter(2, PREEMPT_IDLE_MS);
       const stalled: Array<Promise<unknown>> = [];
@@ -776,7 +778,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 42: a first message that arrived whole while queued for a slot outlives the first-message deadline', async () => {
+  it('HARDENING 42: a first message whole while queued for a slot outlives its deadline', async () => {
     await withFake({}, async (_fake, ref) => {
       const limiter = new HandshakeLimiter(1);
       const busy = limiter.tryAcquire('someone else');
@@ -795,7 +797,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 41: a connection closed to admit another fails with that reason, and leaves the queue at once', async () => {
+  it('HARDENING 41: a connection closed to admit another fails so and leaves the queue at once', async () => {
     await withFake({}, async (_fake, ref) => {
       const limiter = new HandshakeLimiter(1);
       const busy = limiter.tryAcquire('someone else');
@@ -811,7 +813,7 @@ describe('ALTS handshake driver', () => {
     });
   });
 
-  it('HARDENING 43: a peer dripping a later message costs a few handshaker requests and meets the message deadline', async () => {
+  it('HARDENING 43: a peer dripping a later message costs few requests and meets its deadline', async () => {
     await withFake(
       {
         override: answerNextWith(Buffer.alloc(0)),
@@ -838,7 +840,7 @@ describe('ALTS handshake driver', () => {
     );
   });
 
-  it(`HARDENING 43: a handshake that never ends is refused after ${MAX_HANDSHAKER_REQUESTS} handshaker requests`, async () => {
+  it(`HARDENING 43: an endless handshake is refused after ${MAX_HANDSHAKER_REQUESTS} requests`, async () => {
     await withFake(
       {
         override: answerNextWith(Buffer.from('more?')),

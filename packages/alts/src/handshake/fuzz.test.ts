@@ -1,4 +1,4 @@
-// HARDENING 30 (with 21, 22, 26): fuzzing the handshake driver with malformed handshaker
+// docs/hardening.md 30 (with 21, 22, 26): fuzzing the handshake driver with malformed handshaker
 // responses — random fields, out-of-range bytes_consumed, huge out_frames, unknown record
 // protocols, short keys, bad RPC versions, unrequested/duplicate responses, ended/failed/hanging
 // streams, truncated and garbage protobuf — and a peer that sends random bytes or closes.
@@ -8,10 +8,10 @@
 //   2. gRPC: the fake handshaker's `override` hook mutates real responses while both sides of a
 //      real loopback connection handshake;
 //   3. wire garbage: a gRPC server answers DoHandshake with random or truncated protobuf bytes.
-// Invariants on every case: the handshake settles (never hangs past its deadline); a failure is an
-// AltsError and the socket is destroyed; a success happens only for a response that passes every
-// check of docs/protocol.md §3.13; a non-OK status's out_frames reach the peer (HARDENING 21); the limiter slot
-// is released; every DoHandshake stream is closed; no exception escapes; timers return to baseline.
+// Invariants on every case: the handshake settles (never hangs past its deadline); a failure is an AltsError
+// and the socket is destroyed; a success happens only for a response that passes every check of
+// docs/protocol.md §3.13; a non-OK status's out_frames reach the peer (docs/hardening.md 21); the limiter
+// slot is released; every DoHandshake stream is closed; no exception escapes; timers return to baseline.
 //
 // Reproduce: FUZZ_SEED=<seed printed by the run> FUZZ_RUNS=<n> node --test <this file>.
 // FUZZ_RUNS (default 1000, clamped to [10, 5 000 000]) is this file's case budget: the rest (≥ 94 %) for the
@@ -253,7 +253,7 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
   });
   after(() => escapes.stop());
 
-  test(`in-process stub handshaker: scripted malformed responses, random peer bytes (seed ${SEED})`, async (t) => {
+  test(`in-process stub handshaker: malformed responses, random peer bytes (seed ${SEED})`, async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} stub cases=${STUB_RUNS}`);
     const limiter = new HandshakeLimiter(2);
     let cases = 0;
@@ -265,7 +265,7 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 80 }), { maxLength: 4 }),
         fc.constantFrom('eof', 'eof', 'eof', 'eof', 'eof', 'eof', 'eof', 'open'),
         fc.option(fc.nat(3), { freq: 8 }),
-        // HARDENING 31: a peer that reset, so every write of ours fails.
+        // docs/hardening.md 31: a peer that reset, so every write of ours fails.
         fc.boolean(),
         async (side, script, peerChunks, peerEnd, cancelAfterMs, writesFail) => {
           cases++;
@@ -312,7 +312,7 @@ describe('HARDENING 30: handshake driver fuzzing with malformed handshaker respo
               last &&
               last.resp.outFrames.length > 0
             ) {
-              // HARDENING 21: the error's out_frames (alerts) were sent to the peer before closing.
+              // docs/hardening.md 21: the error's out_frames (alerts) were sent to the peer before closing.
               const written = fake.written;
               assert.ok(
                 written.subarray(written.length - last.resp.outFrames.length).equals(last.resp.outFrames),

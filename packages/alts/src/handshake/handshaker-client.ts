@@ -140,7 +140,8 @@ export class HandshakerStream {
       this.#fail(
         new AltsError(
           'HANDSHAKER_UNAVAILABLE',
-          `the ALTS handshaker service at ${address} failed: ${quoteUntrusted(withoutConnectionReport(err.details || err.message))}`,
+          `the ALTS handshaker service at ${address} failed: ` +
+            `${quoteUntrusted(withoutConnectionReport(err.details || err.message))}`,
           { cause: err },
         ),
       );

@@ -52,7 +52,7 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
     assert.deepEqual(granted.slice(0, 3), ['newcomer', 'attacker', 'attacker']);
   });
 
-  it('the waiting source with the fewest slots goes first, ties to the one served least recently', async () => {
+  it('the waiting source with the fewest slots goes first, ties to the least recently served', async () => {
     const limiter = new HandshakeLimiter(3);
     const never = unbounded();
     const a = limiter.tryAcquire('a');
@@ -81,7 +81,7 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
     assert.ok(limiter.tryAcquire('y'));
   });
 
-  it('while others wait, a holder idle for its peer past preemptIdleAfterMs is ended, longest idle first', async () => {
+  it('while others wait, a holder idle past preemptIdleAfterMs is ended, longest idle first', async () => {
     const limiter = new HandshakeLimiter(2, PREEMPT_MS);
     const ended: string[] = [];
     const first = limiter.tryAcquire('replayer');
@@ -103,7 +103,7 @@ describe('HARDENING 40: handshake slots are shared fairly across sources', () =>
     assert.deepEqual([limiter.active, limiter.waiting], [0, 0]);
   });
 
-  it('a client’s only slot is never ended for another’s; a busy holder never; an idle one of a richer source once due', async () => {
+  it('never a client’s only slot, nor a busy holder: an idle one of a richer source once due', async () => {
     const limiter = new HandshakeLimiter(3, PREEMPT_MS);
     let preempted = 0;
     const lone = limiter.tryAcquire('client');

@@ -1,6 +1,5 @@
 import type { Side } from '../constants.js';
 import { AltsError } from '../errors.js';
-import { maxConcurrentHandshakes } from './config.js';
 
 /** The source every handshake counts under when the caller names none (the client side). */
 const ANY_SOURCE = '';
@@ -233,9 +232,9 @@ const processLimiters: Partial<Record<Side, HandshakeLimiter>> = {};
 
 /**
  * The process-wide limiter of one direction (client and server handshakes are counted apart, as
- * in grpc-go and C-core), sized once from GRPC_ALTS_MAX_CONCURRENT_HANDSHAKES.
+ * in grpc-go and C-core), sized once: by the first caller's resolved `limit`.
  */
-export function handshakeLimiter(side: Side): HandshakeLimiter {
-  processLimiters[side] ??= new HandshakeLimiter(maxConcurrentHandshakes());
+export function handshakeLimiter(side: Side, limit: number): HandshakeLimiter {
+  processLimiters[side] ??= new HandshakeLimiter(limit);
   return processLimiters[side];
 }

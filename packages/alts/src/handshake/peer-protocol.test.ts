@@ -1,4 +1,4 @@
-// Issue 21 finding 4: the first bytes of real peers of other protocols, captured from Node's own
+// The first bytes of real peers of other protocols, captured from Node's own
 // HTTP/2, TLS and HTTP/1 stacks and grpc-js, are named; bytes that could start ALTS never are.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -53,7 +53,7 @@ function altsFrame(bodyBytes: number, fill = 0x50): Buffer {
   return frame;
 }
 
-describe('issue 21 finding 4: a peer that does not speak ALTS is named by its first bytes', () => {
+describe('a peer that does not speak ALTS is named by its first bytes', () => {
   it('a plaintext grpc-js client: the HTTP/2 client preface', async () => {
     const bytes = await clientFirstBytes((port) => {
       const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
@@ -124,7 +124,7 @@ describe('issue 21 finding 4: a peer that does not speak ALTS is named by its fi
     );
   });
 
-  it('bytes that could start an ALTS frame, or the emulator’s messages, or too few to tell: undefined', () => {
+  it('bytes that could start an ALTS frame, the emulator’s messages, or too few to tell: undefined', () => {
     for (const bytes of [
       altsFrame(200),
       altsFrame(0x16_03_01 - 4, 0),

@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** Linux exposes the VM's product name here; GCE sets it (docs/protocol.md §3.12, identical in go/java/C-core). */
+/**
+ * Linux exposes the VM's product name here; GCE sets it (docs/protocol.md §3.12, identical in
+ * go/java/C-core).
+ */
 const LINUX_PRODUCT_NAME_FILE = '/sys/class/dmi/id/product_name';
 /** C-core reads at most this many bytes of the product name. */
 const MAX_PRODUCT_NAME_BYTES = 256;

@@ -87,7 +87,8 @@ export function validateResult(result: HandshakerResult): ValidatedResult {
   if (result.recordProtocol !== ALTSRP_GCM_AES128_REKEY) {
     throw new AltsError(
       'BAD_HANDSHAKER_RESPONSE',
-      `unknown resulted record protocol "${quoteUntrusted(result.recordProtocol)}": expected ${ALTSRP_GCM_AES128_REKEY}`,
+      `unknown resulted record protocol "${quoteUntrusted(result.recordProtocol)}": expected ` +
+        `${ALTSRP_GCM_AES128_REKEY}`,
     );
   }
   if (result.keyData.length < REKEY_KEY_SIZE) {

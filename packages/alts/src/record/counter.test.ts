@@ -32,7 +32,7 @@ describe('counter', () => {
     }
   });
 
-  test('HARDENING 12: every counter_overflow vector — one more increment is valid, the next exhausts, no wrap', () => {
+  test('HARDENING 12: every counter_overflow vector: one more increment is valid, then none, no wrap', () => {
     const vectors = loadVectors().counter_overflow;
     assert.ok(vectors.length > 0);
     for (const v of vectors) {

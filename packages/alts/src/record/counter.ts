@@ -84,8 +84,8 @@ export class FrameCounter {
 }
 
 /**
- * The initial counter of one direction: all zero, except byte 11 = 0x80 for frames the server
- * sends (its outbound counter and the client's inbound counter). docs/protocol.md §4.3, vectors `initial_counters`.
+ * The initial counter of one direction: all zero, except byte 11 = 0x80 for frames the server sends (its
+ * outbound counter and the client's inbound counter). docs/protocol.md §4.3, vectors `initial_counters`.
  */
 export function createFrameCounter(side: Side, direction: Direction, overflowLength: number): FrameCounter {
   const initial = Buffer.alloc(COUNTER_SIZE);

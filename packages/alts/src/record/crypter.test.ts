@@ -40,7 +40,7 @@ describe('crypter', () => {
     assert.equal(RECORD_PROTOCOL_KEY_SIZES[ALTSRP_GCM_AES128], c.plain_key_bytes);
   });
 
-  test('HARDENING 1: every aes128gcm vector (grpc-go aes128gcm_test.go) seals and opens byte for byte', () => {
+  test('HARDENING 1: every aes128gcm vector (grpc-go aes128gcm_test.go) seals and opens byte-exact', () => {
     const vectors = loadVectors().aes128gcm;
     assert.ok(vectors.length > 0);
     for (const v of vectors) {
@@ -59,7 +59,7 @@ describe('crypter', () => {
     }
   });
 
-  test('HARDENING 1: every rekey_aead vector (grpc-go/java/core), with KDF key, counter and mask intermediates', () => {
+  test('HARDENING 1: every rekey_aead vector (go/java/core), with KDF key, counter and mask steps', () => {
     const vectors = loadVectors().rekey_aead;
     assert.equal(vectors.length, 24);
     for (const v of vectors) {
@@ -154,7 +154,7 @@ describe('crypter', () => {
     assert.throws(() => server.open(second.ciphertext, second.tag), isCode('AUTH_FAILED'));
   });
 
-  test("HARDENING 11: a reflected record (the peer's own, echoed back) fails: counters differ by direction", () => {
+  test('HARDENING 11: a record echoed back to its sender fails: counters differ by direction', () => {
     for (const protocol of [ALTSRP_GCM_AES128_REKEY, ALTSRP_GCM_AES128] as const) {
       const key = KEY.subarray(0, RECORD_PROTOCOL_KEY_SIZES[protocol]);
       const client = createRecordCrypter(protocol, key, 'client');
@@ -163,7 +163,7 @@ describe('crypter', () => {
     }
   });
 
-  test('HARDENING 12: counter exhaustion — seal and open refuse after 2^64 (rekey) / 2^40 (plain) frames', () => {
+  test('HARDENING 12: counter exhaustion: seal and open refuse after 2^64 (rekey) / 2^40 (plain)', () => {
     const cases: Array<[RecordProtocol, bigint]> = [
       [ALTSRP_GCM_AES128_REKEY, 64n],
       [ALTSRP_GCM_AES128, 40n],
@@ -183,7 +183,7 @@ describe('crypter', () => {
     }
   });
 
-  test('HARDENING 13: the key changes exactly at the 2^16 boundary, in both directions (65 537 records each way)', () => {
+  test('HARDENING 13: the key changes exactly at the 2^16 boundary, both ways (65 537 records each)', () => {
     const client = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'client');
     const server = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'server');
     const empty = Buffer.alloc(0);

@@ -1,6 +1,6 @@
 /**
- * Record crypters for ALTSRP_GCM_AES128_REKEY and ALTSRP_GCM_AES128 (docs/protocol.md §4.1, §4.3, §4.4), built on
- * node:crypto AES-128-GCM and HMAC-SHA256 only.
+ * Record crypters for ALTSRP_GCM_AES128_REKEY and ALTSRP_GCM_AES128 (docs/protocol.md §4.1, §4.3, §4.4),
+ * built on node:crypto AES-128-GCM and HMAC-SHA256 only.
  */
 import {
   type CipherGCM,
@@ -32,13 +32,19 @@ import { FRAME_TAG_SIZE } from './frame.js';
 
 /** HMAC-SHA256 key at the front of the rekey key data (go `kdfKeyLen`, java `KDF_KEY_LENGTH`). */
 export const REKEY_KDF_KEY_SIZE = 32;
-/** First nonce byte fed to the KDF: bytes 0–1 are the frame index within a 2^16 window (go `kdfCounterOffset`). */
+/**
+ * First nonce byte fed to the KDF: bytes 0–1 are the frame index within a 2^16 window (go
+ * `kdfCounterOffset`).
+ */
 export const REKEY_KDF_COUNTER_OFFSET = 2;
 /** Nonce bytes fed to the KDF (go `kdfCounterLen`, java `KDF_COUNTER_LENGTH`). */
 export const REKEY_KDF_COUNTER_SIZE = 6;
 /** GCM nonce size; the counter is one nonce (go `nonceLen`). */
 export const GCM_NONCE_SIZE = COUNTER_SIZE;
-/** HKDF-Expand's first block counter byte: T(1) = HMAC(PRK, info ‖ 0x01) (RFC 5869 §2.3; docs/protocol.md §4.4). */
+/**
+ * HKDF-Expand's first block counter byte: T(1) = HMAC(PRK, info ‖ 0x01) (RFC 5869 §2.3; docs/protocol.md
+ * §4.4).
+ */
 const HKDF_FIRST_BLOCK = 0x01;
 
 const GCM_OPTIONS: CipherGCMOptions = { authTagLength: FRAME_TAG_SIZE };
@@ -56,8 +62,8 @@ export interface SealedParts {
 }
 
 /**
- * One connection's record crypto: seals outbound records and opens inbound ones, each direction with
- * its own counter. Any failure is fatal for the connection (docs/protocol.md §10.20): the caller must close it.
+ * One connection's record crypto: seals outbound records and opens inbound ones, each direction with its own
+ * counter. Any failure is fatal for the connection (docs/protocol.md §10.20): the caller must close it.
  */
 export interface RecordCrypter {
   readonly recordProtocol: RecordProtocol;

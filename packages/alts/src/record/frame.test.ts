@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   ALTSRP_GCM_AES128_REKEY,
-  DEFAULT_MAX_FRAME_SIZE,
   MAX_FRAME_LENGTH_FIELD,
   MAX_WRITE_FRAME_SIZE,
   MIN_FRAME_SIZE,
   REKEY_KEY_SIZE,
 } from '../constants.js';
 import { AltsError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_SIZE } from '../grpc/options.js';
 import { createRecordCrypter } from './crypter.js';
 import {
   FRAME_HEADER_SIZE,
@@ -107,7 +107,7 @@ describe('frame', () => {
     assert.equal(splitFrames(Buffer.concat([header(20), Buffer.alloc(16)])).frames.length, 1);
   });
 
-  test('HARDENING 5: length > 1 MiB is rejected from the 4 length bytes alone; exactly 1 MiB is accepted', () => {
+  test('HARDENING 5: length > 1 MiB is rejected from the 4 length bytes alone; 1 MiB is accepted', () => {
     badFrame(
       () => splitFrames(header(MAX_FRAME_LENGTH_FIELD + 1).subarray(0, 4)),
       /larger than the limit 1048576/,
@@ -126,7 +126,7 @@ describe('frame', () => {
     }
   });
 
-  test('HARDENING 7: any type other than exactly 6 is rejected, on all four bytes (stricter than grpc-go)', () => {
+  test('HARDENING 7: any type but exactly 6 is rejected, on all four bytes (stricter than grpc-go)', () => {
     const ok = Buffer.concat([header(20), Buffer.alloc(16)]);
     for (const type of [0, 5, 7, 0x106, 0x10006, 0x1000006, 0x06000000, 0xffffffff]) {
       const frame = Buffer.from(ok);
@@ -135,7 +135,7 @@ describe('frame', () => {
     }
   });
 
-  test('the writer produces the same frames whether a payload comes whole, in small writes or in large parts', () => {
+  test('the writer makes the same frames from a payload whole, in small writes or in large parts', () => {
     const writeFrameSize = 16 * 1024;
     const payload = pseudoRandomBytes(3 * (writeFrameSize - FRAME_OVERHEAD) + 5000, 10);
     const pieces = (sizes: readonly number[]): Buffer[] => {
@@ -192,7 +192,7 @@ describe('frame', () => {
     }
   });
 
-  test('a small frame is one written piece with the bytes of header, ciphertext and tag; a large one stays in pieces', () => {
+  test('a small frame is written as one piece (header, ciphertext, tag); a large one stays in pieces', () => {
     const key = Buffer.alloc(REKEY_KEY_SIZE, 9);
     const writer = new RecordWriter(
       createRecordCrypter(ALTSRP_GCM_AES128_REKEY, key, 'client'),

@@ -25,12 +25,15 @@ export const FRAME_TAG_SIZE = 16;
 export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_TAG_SIZE;
 /** Smallest valid length field: type plus an empty ciphertext plus the tag (java `_frameTooSmall`). */
 export const MIN_FRAME_LENGTH_FIELD = FRAME_TYPE_FIELD_SIZE + FRAME_TAG_SIZE;
-/** The only record message type (go `altsRecordMsgType`, java `HEADER_TYPE_DEFAULT`, core `kZeroCopyFrameMessageType`). */
+/**
+ * The only record message type (go `altsRecordMsgType`, java `HEADER_TYPE_DEFAULT`, core
+ * `kZeroCopyFrameMessageType`).
+ */
 export const RECORD_MESSAGE_TYPE = 6;
 
 /**
  * Validates a frame's length field as soon as its 4 bytes are known, so that an oversized or
- * undersized frame is rejected before anything is buffered for it (HARDENING 4–6).
+ * undersized frame is rejected before anything is buffered for it (docs/hardening.md 4–6).
  * `length` must already be a u32 (as returned by `readUInt32LE`), so there are no sign issues.
  */
 export function checkFrameLength(length: number): void {
@@ -43,7 +46,8 @@ export function checkFrameLength(length: number): void {
   if (length < MIN_FRAME_LENGTH_FIELD) {
     throw new AltsError(
       'BAD_FRAME',
-      `frame length ${length} leaves no room for the ${FRAME_TAG_SIZE}-byte tag (minimum ${MIN_FRAME_LENGTH_FIELD})`,
+      `frame length ${length} leaves no room for the ${FRAME_TAG_SIZE}-byte tag (minimum ` +
+        `${MIN_FRAME_LENGTH_FIELD})`,
     );
   }
   if (length > MAX_FRAME_LENGTH_FIELD) {
@@ -78,10 +82,10 @@ export function frameHeader(plaintextLength: number): Buffer {
 }
 
 /**
- * The total size (length field included) of the frames we write, from the peer's advertised
- * `max_frame_size` (the handshaker result's `max_frame_size`, 0 if the peer sent none) and ours.
- * docs/protocol.md §4.6 TS recommendation, the same rule as java and C-core: `peer ? max(16384, min(peer, local))
- * : 16384`, never above 1 MiB. Counting the length field is the conservative reading (java, go).
+ * The total size (length field included) of the frames we write, from the peer's advertised `max_frame_size`
+ * (the handshaker result's `max_frame_size`, 0 if the peer sent none) and ours. docs/protocol.md §4.6 TS
+ * recommendation, the same rule as java and C-core: `peer ? max(16384, min(peer, local)) : 16384`, never
+ * above 1 MiB. Counting the length field is the conservative reading (java, go).
  */
 export function negotiateWriteFrameSize(peerMaxFrameSize: number, localMaxFrameSize: number): number {
   const local =
@@ -102,7 +106,10 @@ export function negotiateWriteFrameSize(peerMaxFrameSize: number, localMaxFrameS
  */
 const FRAME_SIZE_FLOORS = { maxFrameSize: MIN_FRAME_SIZE, writeFrameSize: MIN_WRITE_FRAME_SIZE } as const;
 
-/** Checks a frame size handed to the library (see {@link FRAME_SIZE_FLOORS}); throws `INVALID_ARGUMENT` naming it. */
+/**
+ * Checks a frame size handed to the library (see {@link FRAME_SIZE_FLOORS}); throws `INVALID_ARGUMENT` naming
+ * it.
+ */
 export function checkFrameSize(name: keyof typeof FRAME_SIZE_FLOORS, value: number): void {
   const min = FRAME_SIZE_FLOORS[name];
   if (!Number.isInteger(value) || value < min || value > MAX_WRITE_FRAME_SIZE) {

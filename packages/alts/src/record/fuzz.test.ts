@@ -1,4 +1,4 @@
-// HARDENING 30 (with 2–8, 16): structure-aware fuzzing of the record layer. Random chunking × bit
+// docs/hardening.md 30 (with 2–8, 16): structure-aware fuzzing of the record layer. Random chunking × bit
 // flips × random lengths/types × reordering/replay/truncation against the record reader (the one
 // frame parser, run here exactly as the protected stream runs it) and the protected stream (the
 // Duplex grpc-js runs on).
@@ -206,12 +206,12 @@ function applyMutation(frames: Buffer[], plaintexts: readonly Buffer[], m: Mutat
       return out;
     }
     case 'replay': {
-      // An earlier frame sent again after its successors (HARDENING 9).
+      // An earlier frame sent again after its successors (docs/hardening.md 9).
       const i = pick(m.frame);
       return Buffer.concat([...frames.slice(0, i + 1), frames[i] as Buffer, ...frames.slice(i + 1)]);
     }
     case 'swap': {
-      // Frames i and i+1 exchanged (HARDENING 10), if there are two.
+      // Frames i and i+1 exchanged (docs/hardening.md 10), if there are two.
       const i = pick(m.frame);
       if (i + 1 >= frames.length) return wire;
       const out = [...frames];
@@ -219,7 +219,7 @@ function applyMutation(frames: Buffer[], plaintexts: readonly Buffer[], m: Mutat
       return Buffer.concat(out);
     }
     case 'reflect': {
-      // The server's own records (server counter space) sent back to it (HARDENING 11).
+      // The server's own records (server counter space) sent back to it (docs/hardening.md 11).
       const server = createRecordCrypter(ALTSRP_GCM_AES128_REKEY, KEY, 'server');
       return Buffer.concat(plaintexts.map((p) => frameOf(server.seal(p))));
     }
@@ -245,7 +245,7 @@ function expectation(
     whole++;
   const plaintext = Buffer.concat(plaintexts.slice(0, whole));
   if (diff === wire.length && mutated.length === wire.length) return { plaintext, fails: false };
-  // A cut exactly at a frame boundary is a clean end (HARDENING 3); any other difference fails.
+  // A cut exactly at a frame boundary is a clean end (docs/hardening.md 3); any other difference fails.
   const atBoundary = mutated.length === diff && (diff === wire.length || starts.includes(diff));
   return { plaintext, fails: !atBoundary };
 }
@@ -380,7 +380,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
     assert.equal(cases >= PARSER_RUNS, true);
   });
 
-  test(`protected stream: chunking × bit flips × lengths/types × replay/reorder/reflect/truncate (seed ${SEED})`, async (t) => {
+  test(`stream: chunks × flips × lengths/types × replay/reorder/reflect/cut (seed ${SEED})`, async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} stream cases=${STREAM_RUNS}`);
     let cases = 0;
     let failures = 0;
@@ -432,7 +432,7 @@ describe('HARDENING 30: record layer fuzzing', () => {
           });
           for (const c of cutAt(mutated, cuts)) fake.feed(c);
           if (oversized) {
-            // HARDENING 5/6: refused as soon as the length is known, without waiting for the body or EOF.
+            // docs/hardening.md 5/6: refused once the length is known, without waiting for the body or EOF.
             await new Promise((r) => setImmediate(r));
             await new Promise((r) => setImmediate(r));
             assert.ok(

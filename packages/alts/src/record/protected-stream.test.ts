@@ -129,7 +129,7 @@ describe('protected stream', () => {
   const expected = Buffer.concat(plaintexts);
   const wire = Buffer.concat(records('client', plaintexts));
 
-  test('a socket that ended or closed before the stream existed ends the stream (no hang after a peer shut down mid hand-over)', async () => {
+  test('a socket that ended or closed before the stream existed ends the stream (no hang)', async () => {
     const [ended, endedPeer] = await loopbackPair();
     endedPeer.end();
     ended.resume();
@@ -175,7 +175,7 @@ describe('protected stream', () => {
     assert.equal(data.toString('hex'), v.plaintext);
   });
 
-  test('HARDENING 2: identical plaintext at every read granularity (1-byte, mid-header, mid-tag, many per chunk)', async () => {
+  test('HARDENING 2: identical plaintext at any read size (1 byte, mid-header, mid-tag, many)', async () => {
     const splits: Array<[string, number[]]> = [
       ['one chunk', [wire.length]],
       ['1-byte chunks', Array.from({ length: wire.length }, () => 1)],
@@ -201,7 +201,7 @@ describe('protected stream', () => {
     }
   });
 
-  test('HARDENING 2: a record wholly inside one chunk is opened in place (no copy of the frame)', async () => {
+  test('HARDENING 2: a record wholly inside one chunk is opened in place (no frame copy)', async () => {
     const { fake, stream } = fakeServer();
     const result = outcome(stream);
     const alloc = Buffer.allocUnsafe;
@@ -302,7 +302,7 @@ describe('protected stream', () => {
     assert.ok(data.equals(payload));
   });
 
-  test('HARDENING 8: every single-bit flip in length, type, ciphertext or tag kills the stream; no plaintext of that record', async () => {
+  test('HARDENING 8: a bit flipped in length, type, ciphertext or tag kills the stream', async () => {
     const [first, second] = records('client', [Buffer.from('before'), Buffer.from('secret after')]);
     assert.ok(first && second);
     const codes = new Set<string | undefined>();
@@ -330,7 +330,7 @@ describe('protected stream', () => {
     assert.ok((await result).data.equals(expected));
   });
 
-  test('HARDENING 8: a tampered record that straddles chunks delivers none of its plaintext, however it is split', async () => {
+  test('HARDENING 8: a tampered record split across chunks delivers none of its plaintext', async () => {
     const secret = pseudoRandomBytes(40_000, 8);
     const [first, second] = records('client', [Buffer.from('before'), secret]);
     assert.ok(first && second);
@@ -456,7 +456,7 @@ describe('protected stream', () => {
     });
   }
 
-  test('HARDENING 14: small writes in one tick share a frame; writes corked together are batched', async () => {
+  test('HARDENING 14: small writes of a tick share a frame; corked writes are batched', async () => {
     const { fake, stream } = fakeServer();
     stream.write('a');
     stream.write('b');
@@ -475,7 +475,7 @@ describe('protected stream', () => {
     stream.destroy();
   });
 
-  test('HARDENING 14: large writes corked together share frames sealed part by part, byte-exact', async () => {
+  test('HARDENING 14: large corked writes share frames sealed part by part, byte-exact', async () => {
     const { fake, stream } = fakeServer();
     // 9-byte pieces between 10 000-byte ones, like HTTP/2 frame headers between DATA payloads: the
     // parts average over 4 KiB, so each is sealed by its own cipher update, across frame boundaries.
@@ -522,7 +522,7 @@ describe('protected stream', () => {
     }
   });
 
-  test('HARDENING 16: empty records are accepted; a flood of them delivers nothing and buffers nothing', async () => {
+  test('HARDENING 16: empty records are accepted; a flood of them delivers and buffers nothing', async () => {
     const { fake, stream } = fakeServer();
     const result = outcome(stream);
     const empties = records('client', [
@@ -542,7 +542,7 @@ describe('protected stream', () => {
     assert.equal(chunks, 1);
   });
 
-  test('HARDENING 17: a slow reader pauses the socket; buffered plaintext stays bounded; nothing is lost', async () => {
+  test('HARDENING 17: a slow reader pauses the socket; plaintext buffered is bounded, not lost', async () => {
     const [client, server, [, serverSocket]] = await protectedPair(FRAME);
     const clientClosed = once(client, 'close');
     const data = pseudoRandomBytes(12 << 20, 6);

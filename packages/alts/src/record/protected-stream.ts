@@ -22,7 +22,7 @@ const WRITE_BATCH_MAX_BYTES = 512 * 1024;
 /**
  * Decrypted bytes buffered for a slow reader before we stop opening records and pause the socket.
  * Matches net's 64 KiB socket reads; with at most one frame beyond it, a slow reader costs at most
- * 64 KiB + 1 MiB of plaintext (HARDENING 17).
+ * 64 KiB + 1 MiB of plaintext (docs/hardening.md 17).
  */
 const READABLE_HIGH_WATER_MARK = 64 * 1024;
 /** Plaintext our writers may queue before `write()` returns false (one net read's worth, as above). */
@@ -54,7 +54,12 @@ export interface ProtectedStreamOptions {
 }
 
 /**
- * A Duplex of plaintext over a socket carrying ALTS records. See {@link createProtectedStream}.
+ * A Duplex of plaintext over a socket carrying ALTS records: records (after `leftover`) are opened
+ * in order, inbound frames up to 1 MiB; writes are sealed into frames of `writeFrameSize`, small
+ * writes of one tick sharing a frame. `end()` flushes, then sends FIN (ALTS has no close record); a
+ * FIN at a frame boundary ends reading and then writing, like a net.Socket without `allowHalfOpen`.
+ * Every failure destroys the stream and the socket with an {@link AltsError} or the socket's error,
+ * and no plaintext of a failed record is delivered.
  */
 export class ProtectedStream extends Duplex {
   readonly #socket: Socket;
@@ -348,26 +353,9 @@ function asError(value: unknown): Error {
 }
 
 /**
- * Wraps a connected socket whose ALTS handshake has just completed into a plaintext Duplex.
- *
- * - Reads: records from `options.leftover`, then from the socket, are opened in order and their
- *   plaintext pushed; inbound frames up to 1 MiB are accepted. Backpressure pauses the socket.
- * - Writes: plaintext is sealed into frames of at most `options.writeFrameSize` bytes (total, length
- *   field included); small writes made in the same tick share frames; large ones are split.
- * - `end()` flushes pending records and then ends the socket (TCP FIN); ALTS has no close record.
- *   When the peer's FIN arrives at a frame boundary the readable side ends cleanly and, like a
- *   default net.Socket (`allowHalfOpen: false`), the writable side is then ended too: records
- *   already written are flushed, later writes fail. The stream then closes and so does the socket.
- * - Every failure is fatal: the stream is destroyed with an {@link AltsError} (`BAD_FRAME`,
- *   `AUTH_FAILED`, `COUNTER_OVERFLOW`, `TRUNCATED` when EOF falls inside a record) or the socket's own
- *   error, and the socket is destroyed with it. No plaintext of a failed record is delivered, and no
- *   handler throws. Destroying the stream destroys the socket.
- *
- * The socket must be connected, with the handshake's own listeners removed; it may be paused.
- * Bytes already read from it go in `leftover`. After this call, use only the returned stream.
- *
- * Throws `INVALID_ARGUMENT` synchronously for an unknown record protocol, a wrong key length or a
- * bad `writeFrameSize`; the socket is left untouched in that case.
+ * Wraps a socket whose handshake just completed (its listeners removed; bytes already read go in
+ * `leftover`); after this call use only the stream. Throws `INVALID_ARGUMENT` for a bad protocol,
+ * key or `writeFrameSize`, leaving the socket untouched.
  */
 export function createProtectedStream(socket: Socket, options: ProtectedStreamOptions): ProtectedStream {
   return new ProtectedStream(socket, options);

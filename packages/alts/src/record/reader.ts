@@ -71,7 +71,7 @@ export class RecordReader {
   /**
    * Set when the sink refused more: `drain` then stops at the end of the record it was delivering,
    * keeping the rest queued, until `unblock`. Reading on only when asked keeps the plaintext buffered
-   * for a slow consumer bounded (HARDENING 17).
+   * for a slow consumer bounded (docs/hardening.md 17).
    */
   get blocked(): boolean {
     return this.#blocked;
@@ -83,7 +83,7 @@ export class RecordReader {
 
   /**
    * Whether input is still queued or belongs to an unfinished record: input ending now would be a
-   * truncation, not a clean end at a record boundary (HARDENING 3).
+   * truncation, not a clean end at a record boundary (docs/hardening.md 3).
    */
   get pending(): boolean {
     return this.#headerFill > 0 || this.#opening !== null || this.#queue.length > 0;
@@ -230,7 +230,7 @@ export class RecordReader {
     for (const plaintext of held) this.#hand(plaintext);
   }
 
-  /** Empty records are legal (HARDENING 16) and deliver nothing. */
+  /** Empty records are legal (docs/hardening.md 16) and deliver nothing. */
   #hand(plaintext: Buffer): void {
     if (plaintext.length > 0 && !this.#deliver(plaintext)) this.#blocked = true;
   }

@@ -25,7 +25,10 @@ const MAX_COPIED_FRAME_SIZE = 4 * 1024 - 1;
 /** The outbound half of a crypter. */
 export type RecordSealer = Pick<RecordCrypter, 'seal' | 'sealParts'>;
 
-/** Where sealed frames go, a small frame whole, a larger one piece by piece (header, ciphertext, tag): a socket, corked by the caller. */
+/**
+ * Where sealed frames go, a small frame whole, a larger one piece by piece (header, ciphertext, tag): a
+ * socket, corked by the caller.
+ */
 export interface FrameSink {
   write(piece: Buffer): unknown;
 }

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AltsError } from '../errors.js';
+import { isGcpProductName, isRunningOnGcp } from '../handshake/platform.js';
 import {
   checkPlatform,
   checkTimeout,
   DEFAULT_HANDSHAKER_SERVICE_ADDRESS,
   maxConcurrentHandshakes,
+  resolveClientOptions,
   resolveHandshakerAddress,
-} from './config.js';
-import { isGcpProductName, isRunningOnGcp } from './platform.js';
+  resolveServerOptions,
+} from './options.js';
 
 describe('handshaker address resolution', () => {
   it('defaults to the metadata server, not explicit', () => {
@@ -19,7 +21,7 @@ describe('handshaker address resolution', () => {
     assert.equal(DEFAULT_HANDSHAKER_SERVICE_ADDRESS, 'metadata.google.internal.:8080');
   });
 
-  it('prefers the option, then ALTS_HANDSHAKER_SERVICE_ADDRESS, then GCE_METADATA_HOST with port 8080', () => {
+  it('prefers the option, then ALTS_HANDSHAKER_SERVICE_ADDRESS, then GCE_METADATA_HOST on port 8080', () => {
     const env = { ALTS_HANDSHAKER_SERVICE_ADDRESS: '127.0.0.1:9000', GCE_METADATA_HOST: 'meta:80' };
     assert.equal(resolveHandshakerAddress('localhost:1', env).address, 'localhost:1');
     assert.equal(resolveHandshakerAddress(undefined, env).address, '127.0.0.1:9000');
@@ -105,7 +107,7 @@ describe('limits', () => {
   });
 });
 
-describe('issue 21 finding 3: a handshaker address without a port', () => {
+describe('a handshaker address without a port', () => {
   const refusal = (option: string | undefined, env: NodeJS.ProcessEnv = {}) => {
     try {
       resolveHandshakerAddress(option, env);
@@ -157,6 +159,42 @@ describe('issue 21 finding 3: a handshaker address without a port', () => {
       'unix-abstract:handshaker',
     ]) {
       assert.equal(resolveHandshakerAddress(address, {}).address, address);
+    }
+  });
+});
+
+describe('resolved options', () => {
+  const address = { handshakerServiceAddress: '127.0.0.1:1' };
+
+  it('the defaults the README Configuration table lists', () => {
+    const client = resolveClientOptions(address);
+    assert.equal(client.common.timeoutMs, 20_000);
+    assert.equal(client.common.maxFrameSize, 131_072);
+    assert.deepEqual(client.targetServiceAccounts, []);
+    const server = resolveServerOptions(address);
+    assert.equal(server.common.timeoutMs, 30_000);
+    assert.equal(server.maxUnauthenticatedConnections, 1_000);
+    assert.equal(server.maxUnauthenticatedConnectionsPerAddress, 500);
+    assert.equal(server.firstMessageTimeoutMs, 10_000);
+    assert.equal(server.peerMessageTimeoutMs, 5_000);
+  });
+
+  it('an out-of-range value is INVALID_ARGUMENT naming the option, its bounds and the value', () => {
+    const cases: [object, RegExp][] = [
+      [{ maxFrameSize: 100 }, /maxFrameSize must be an integer in \[16384, 1048576\], got 100/],
+      [{ handshakeTimeoutMs: 0 }, /handshakeTimeoutMs must be an integer in \[1, 120000\] ms, got 0/],
+      [{ firstMessageTimeoutMs: 1.5 }, /firstMessageTimeoutMs must be an integer in \[1, 120000\] ms/],
+      [
+        { maxUnauthenticatedConnections: 0 },
+        /maxUnauthenticatedConnections must be an integer in \[1, 100000\]/,
+      ],
+      [{ onHandshakeFailure: 'log' }, /onHandshakeFailure must be a function/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(
+        () => resolveServerOptions({ ...address, ...options }),
+        (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT' && message.test(e.message),
+      );
     }
   });
 });

@@ -27,7 +27,7 @@ import {
   startStack,
 } from './hardening.test.util.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.resolve('@grpc-alts/alts-emulator'))), 'cli.js');
+const CLI = join(dirname(fileURLToPath(import.meta.resolve('@grpc-alts/alts-emulator'))), 'cli', 'cli.js');
 /** The clients' handshake deadline here: the SIGSTOP case waits for it, so shorter than the default. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /**

@@ -28,7 +28,7 @@ const GO_PEER =
   process.env.GO_PEER ?? join(process.env.ALTS_INTEROP_BUILD ?? join(here, '.build'), 'bin/go-peer');
 const PY_PEER = process.env.PY_PEER ?? join(here, 'peers/python/peer.py');
 const TS_PEER = join(root, 'test/dist/interop/ts-peer.js');
-const EMULATOR = process.env.EMULATOR ?? join(root, 'packages/alts-emulator/dist/cli.js');
+const EMULATOR = process.env.EMULATOR ?? join(root, 'packages/alts-emulator/dist/cli/cli.js');
 const LONG = process.env.INTEROP_LONG === '1';
 
 /** Two "VMs": their identities, and the emulator TS peers use as their handshaker (set in before). */

@@ -71,7 +71,7 @@ elif [[ $rc != 0 ]]; then
 fi
 state=$(mktemp -d "${TMPDIR:-/tmp}/interop-probe.XXXXXX")
 set +e
-probe=$(node "$root/packages/alts-emulator/dist/cli.js" run --service-account probe@alts-test.iam.gserviceaccount.com \
+probe=$(node "$root/packages/alts-emulator/dist/cli/cli.js" run --service-account probe@alts-test.iam.gserviceaccount.com \
   --state-dir "$state" -- true 2>&1)
 rc=$?
 set -e

@@ -14,7 +14,7 @@ import { emulatorArgv, stopAll } from '@grpc-alts/test-support/processes';
 import { type Running, runClient, running, start, stop } from './harness.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const EMULATOR = join(root, 'packages/alts-emulator/dist/cli.js');
+const EMULATOR = join(root, 'packages/alts-emulator/dist/cli/cli.js');
 const GO_PEER = process.env.GO_PEER ?? join(root, 'test/interop/.build/bin/go-peer');
 const PY_PEER = process.env.PY_PEER ?? join(root, 'test/interop/peers/python/peer.py');
 const TS_PEER = join(root, 'test/dist/interop/ts-peer.js');

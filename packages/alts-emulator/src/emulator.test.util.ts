@@ -25,8 +25,8 @@ import {
   serverStart,
 } from '@grpc-alts/test-support/handshaker';
 import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
-import { type IdentityBundle, loadBundle } from './bundle.js';
-import { initRoot, issueBundle, type TrustRoot } from './trust.js';
+import { type IdentityBundle, loadBundle } from './pki/bundle.js';
+import { initRoot, issueBundle, type TrustRoot } from './pki/trust.js';
 
 export function connect(address: string): HandshakerServiceClient {
   return new HandshakerServiceClient(address, credentials.createInsecure());
@@ -194,7 +194,7 @@ export async function issueTestBundles(
   return { root, bundles };
 }
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('./cli/cli.js', import.meta.url));
 
 /** Starts the alts-emulator command; stdout and stderr are pipes. */
 export function spawnCli(

@@ -2,13 +2,13 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HandshakerServiceService } from '@grpc-alts/handshaker-proto';
-import { type IdentityBundle, loadBundle } from './bundle.js';
-import { createGate, MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './gate.js';
-import { readDisabledServiceAccounts } from './iam.js';
-import { sameServiceAccount } from './identity.js';
-import { provisionBundles } from './provision.js';
-import { quote } from './quote.js';
-import { createHandshakerService, DEFAULT_IDLE_TIMEOUT_MS } from './service.js';
+import { sameServiceAccount } from './common/identity.js';
+import { quote } from './common/quote.js';
+import { createGate, MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './net/gate.js';
+import { type IdentityBundle, loadBundle } from './pki/bundle.js';
+import { provisionBundles } from './pki/provision.js';
+import { createHandshakerService, DEFAULT_IDLE_TIMEOUT_MS } from './service/service.js';
+import { readDisabledServiceAccounts } from './state/iam.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /**

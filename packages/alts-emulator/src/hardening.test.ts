@@ -11,8 +11,6 @@ import { status } from '@grpc/grpc-js';
 import type { HandshakerResp, HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
 import { clientStart, next, REKEY, RPC_VERSIONS, serverStart } from '@grpc-alts/test-support/handshaker';
 import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
-import { loadBundle } from './bundle.js';
-import { keyIdOf, verifyCertificate } from './certificate.js';
 import { startEmulator } from './emulator.js';
 import {
   CLIENT,
@@ -25,8 +23,11 @@ import {
   spawnCli,
   tempStateDir,
 } from './emulator.test.util.js';
-import { disableServiceAccount, enableServiceAccount, MAX_IAM_FILE_BYTES } from './iam.js';
-import { rawPublicKey } from './keys.js';
+import { loadBundle } from './pki/bundle.js';
+import { bundlePathOf, rootDirOf } from './pki/provision.js';
+import { initRoot } from './pki/trust.js';
+import { keyIdOf, verifyCertificate } from './protocol/certificate.js';
+import { rawPublicKey } from './protocol/keys.js';
 import {
   clientFinishedSignedPrefix,
   decodeAlert,
@@ -34,10 +35,9 @@ import {
   encodeClientFinished,
   encodeServerFinished,
   encodeServerInit,
-} from './messages.js';
-import { bundlePathOf, rootDirOf } from './provision.js';
-import { initRoot } from './trust.js';
-import { MessageType, takeMessage } from './wire.js';
+} from './protocol/messages.js';
+import { MessageType, takeMessage } from './protocol/wire.js';
+import { disableServiceAccount, enableServiceAccount, MAX_IAM_FILE_BYTES } from './state/iam.js';
 
 const cleanups = cleanupsAfterAll();
 

@@ -6,4 +6,4 @@
  * @packageDocumentation
  */
 export { type EmulatorOptions, type RunningEmulator, startEmulator } from './emulator.js';
-export { disableServiceAccount, enableServiceAccount } from './iam.js';
+export { disableServiceAccount, enableServiceAccount } from './state/iam.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 /** The built programs run as processes. */
 export const PROGRAMS = {
-  emulator: join(root, 'packages/alts-emulator/dist/cli.js'),
+  emulator: join(root, 'packages/alts-emulator/dist/cli/cli.js'),
   server: join(root, 'apps/server/dist/main.js'),
   client: join(root, 'apps/client/dist/main.js'),
   demo: join(root, 'apps/demo/dist/main.js'),

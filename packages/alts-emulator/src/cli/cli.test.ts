@@ -11,8 +11,8 @@ import {
   relayHandshake,
   spawnCli,
   tempStateDir,
-} from './emulator.test.util.js';
-import { readDisabledServiceAccounts } from './iam.js';
+} from '../emulator.test.util.js';
+import { readDisabledServiceAccounts } from '../state/iam.js';
 
 const SA = 'vm@project.iam.gserviceaccount.com';
 const CLIENT = 'client-vm@project.iam.gserviceaccount.com';
@@ -179,7 +179,7 @@ test('a busy port: which one, and how to find the process holding it', async () 
 });
 
 test('issue 21 finding 2: run --help, run -h and <verb> --help print that verb’s usage; run --version the version', async () => {
-  const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
   for (const args of [
     ['run', '--help'],
     ['run', '-h'],

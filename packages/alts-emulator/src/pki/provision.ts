@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkServiceAccount } from './identity.js';
-import { openPrivateDir } from './state-dir.js';
+import { checkServiceAccount } from '../common/identity.js';
+import { openPrivateDir } from '../state/state-dir.js';
 
 const ROOT_DIR = 'root';
 const BUNDLES_DIR = 'bundles';

@@ -8,10 +8,10 @@ import {
   type StartClientHandshakeReq,
   type StartServerHandshakeReq,
 } from '@grpc-alts/handshaker-proto';
-import { invalid } from './errors.js';
-import type { Offer } from './handshake.js';
-import { quoteList } from './quote.js';
-import { MAX_PROTOCOL_NAME_BYTES, MAX_PROTOCOLS } from './wire.js';
+import { quoteList } from '../common/quote.js';
+import { invalid } from '../protocol/errors.js';
+import type { Offer } from '../protocol/handshake.js';
+import { MAX_PROTOCOL_NAME_BYTES, MAX_PROTOCOLS } from '../protocol/wire.js';
 
 /** The one record protocol this emulator speaks (the only one gRPC libraries request, docs/protocol.md §3.1). */
 const RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';

@@ -4,10 +4,10 @@
 import { performance } from 'node:perf_hooks';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { HandshakerReq, HandshakerResp, HandshakerServiceServer } from '@grpc-alts/handshaker-proto';
-import { HandshakeError, MAX_LOGGED_DETAILS_CHARS, PeerAborted, quoteError } from './errors.js';
+import { quote } from '../common/quote.js';
+import { HandshakeError, MAX_LOGGED_DETAILS_CHARS, PeerAborted, quoteError } from '../protocol/errors.js';
+import { encodeAlert } from '../protocol/messages.js';
 import { Exchange, type ExchangeConfig, type Step } from './exchange.js';
-import { encodeAlert } from './messages.js';
-import { quote } from './quote.js';
 
 /** Idle limit of a stream; grpc-go gives the whole server handshake 30 s (docs/protocol.md §3.8). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;

@@ -11,10 +11,10 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
-import { IDENTITY_OPTIONS, type IdentityOptions, identityOptions, UsageError } from './cli-options.js';
-import { type RunningEmulator, startEmulator } from './emulator.js';
-import { peerUidWorks } from './peer-uid.js';
-import { quote } from './quote.js';
+import { quote } from '../common/quote.js';
+import { type RunningEmulator, startEmulator } from '../emulator.js';
+import { peerUidWorks } from '../net/peer-uid.js';
+import { IDENTITY_OPTIONS, type IdentityOptions, identityOptions, UsageError } from './options.js';
 import {
   CHANNEL_FD,
   checkSandboxSupport,

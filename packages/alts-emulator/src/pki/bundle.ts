@@ -5,11 +5,11 @@
 // private key stays with `init`/`issue`. A bundle is checked whole when loaded, so a forged or
 // mismatched one stops the emulator at start-up with the reason instead of failing handshakes.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { keyIdOf, type LocalIdentity, type TrustAnchor, verifyCertificate } from './certificate.js';
-import { sameServiceAccount } from './identity.js';
-import { ed25519PrivateKeyFromPem, rawPublicKey } from './keys.js';
-import { quote } from './quote.js';
-import { readStateFile } from './state-dir.js';
+import { sameServiceAccount } from '../common/identity.js';
+import { quote } from '../common/quote.js';
+import { keyIdOf, type LocalIdentity, type TrustAnchor, verifyCertificate } from '../protocol/certificate.js';
+import { ed25519PrivateKeyFromPem, rawPublicKey } from '../protocol/keys.js';
+import { readStateFile } from '../state/state-dir.js';
 
 /** Names the file format; a bundle of a later, incompatible format is refused by name. */
 const BUNDLE_FORMAT = 'alts-emulator identity bundle v1';

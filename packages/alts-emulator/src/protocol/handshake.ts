@@ -5,6 +5,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
+import { quoteList } from '../common/quote.js';
 import { type LocalIdentity, type TrustAnchor, verifyCertificate } from './certificate.js';
 import { HandshakeError, malformed, unauthenticated } from './errors.js';
 import {
@@ -29,7 +30,6 @@ import {
   encodeServerFinished,
   encodeServerInit,
 } from './messages.js';
-import { quoteList } from './quote.js';
 import { MessageType, messageName, type RawMessage } from './wire.js';
 
 /** What one side brings to the handshake, taken from its start request. */

@@ -2,14 +2,14 @@
 // the READY line (or the help or version asked for); logs go to stderr.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { IDENTITY_OPTIONS, identityOptions, stateDirOption, UsageError } from './cli-options.js';
-import { DEFAULT_HOST, startEmulator } from './emulator.js';
-import { disableServiceAccount, enableServiceAccount } from './iam.js';
-import { checkServiceAccount } from './identity.js';
-import { rootDirOf } from './provision.js';
-import { quote } from './quote.js';
+import { checkServiceAccount } from '../common/identity.js';
+import { quote } from '../common/quote.js';
+import { DEFAULT_HOST, startEmulator } from '../emulator.js';
+import { rootDirOf } from '../pki/provision.js';
+import { initRoot, issueBundle, openRoot } from '../pki/trust.js';
+import { disableServiceAccount, enableServiceAccount } from '../state/iam.js';
+import { IDENTITY_OPTIONS, identityOptions, stateDirOption, UsageError } from './options.js';
 import { run } from './run.js';
-import { initRoot, issueBundle, openRoot } from './trust.js';
 
 /** Port of the real handshaker service on the metadata server (docs/protocol.md §3.10); java forces it. */
 const DEFAULT_PORT = 8080;
@@ -192,7 +192,7 @@ function oneServiceAccount(command: string, rest: string[]): string {
 }
 
 function printVersion(): void {
-  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   process.stdout.write(`${PROG} ${version}\n`);
 }
 

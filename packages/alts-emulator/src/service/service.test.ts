@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { HandshakerReq, type HandshakerServiceClient } from '@grpc-alts/handshaker-proto';
 import { clientStart, next, REKEY, RPC_VERSIONS, serverStart } from '@grpc-alts/test-support/handshaker';
 import { RawHandshakerStream } from '@grpc-alts/test-support/handshaker-stream';
-import { type RunningEmulator, startEmulator } from './emulator.js';
+import { type RunningEmulator, startEmulator } from '../emulator.js';
 import {
   CLIENT,
   cleanupsAfterAll,
@@ -14,8 +14,8 @@ import {
   relayHandshake,
   SERVER,
   tempStateDir,
-} from './emulator.test.util.js';
-import { disableServiceAccount, enableServiceAccount } from './iam.js';
+} from '../emulator.test.util.js';
+import { disableServiceAccount, enableServiceAccount } from '../state/iam.js';
 
 const cleanups = cleanupsAfterAll();
 const logs: string[] = [];

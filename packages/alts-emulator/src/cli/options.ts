@@ -1,8 +1,8 @@
 // Command-line options shared by the commands that start an emulator (`serve`, and `run`, which
 // starts one for the command it runs): which identity it speaks for, from which bundle or state
 // directory. cli.ts parses with these and dispatches.
-import type { EmulatorOptions } from './emulator.js';
-import { defaultStateDir } from './state-dir.js';
+import type { EmulatorOptions } from '../emulator.js';
+import { defaultStateDir } from '../state/state-dir.js';
 
 /** A bad flag or argument: one line on stderr and exit 2 (cli.ts). */
 export class UsageError extends Error {}

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { connectivityState } from '@grpc/grpc-js';
-import { type RunningEmulator, startEmulator } from './emulator.js';
+import { type RunningEmulator, startEmulator } from '../emulator.js';
 import {
   CLIENT,
   cleanupsAfterAll,
@@ -14,7 +14,7 @@ import {
   relayHandshake,
   SERVER,
   tempStateDir,
-} from './emulator.test.util.js';
+} from '../emulator.test.util.js';
 import { MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './gate.js';
 
 const cleanups = cleanupsAfterAll();

@@ -5,11 +5,11 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { checkServiceAccount } from '../common/identity.js';
+import { issueCertificate, type TrustAnchor } from '../protocol/certificate.js';
+import { ed25519PrivateKeyFromPem } from '../protocol/keys.js';
+import { createExclusive, openPrivateDir, readStateFile } from '../state/state-dir.js';
 import { anchorOf, encodeBundle } from './bundle.js';
-import { issueCertificate, type TrustAnchor } from './certificate.js';
-import { checkServiceAccount } from './identity.js';
-import { ed25519PrivateKeyFromPem } from './keys.js';
-import { createExclusive, openPrivateDir, readStateFile } from './state-dir.js';
 
 const ROOT_KEY_FILE = 'root-key.pem';
 /** Our key files are < 4 KiB; anything bigger is not ours and is not read into memory. */

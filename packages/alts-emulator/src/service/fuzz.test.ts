@@ -53,10 +53,10 @@ import {
   truncateArb,
 } from '@grpc-alts/test-support/mutations';
 import fc from 'fast-check';
-import type { LocalIdentity, TrustAnchor } from './certificate.js';
-import { startEmulator } from './emulator.js';
-import { issueTestBundles } from './emulator.test.util.js';
-import { readDisabledServiceAccounts } from './iam.js';
+import { startEmulator } from '../emulator.js';
+import { issueTestBundles } from '../emulator.test.util.js';
+import type { LocalIdentity, TrustAnchor } from '../protocol/certificate.js';
+import { readDisabledServiceAccounts } from '../state/iam.js';
 import { createHandshakerService } from './service.js';
 
 const { seed: SEED, runs: RUNS, report } = fuzzRun('emulator', 1000);

@@ -11,15 +11,15 @@ import type {
   StartClientHandshakeReq,
   StartServerHandshakeReq,
 } from '@grpc-alts/handshaker-proto';
-import type { LocalIdentity, TrustAnchor } from './certificate.js';
-import { HandshakeError, invalid, malformed, PeerAborted } from './errors.js';
-import { ClientHandshake, type Established, ServerHandshake } from './handshake.js';
-import type { DisabledServiceAccounts } from './iam.js';
-import { decodeAlert } from './messages.js';
+import { quote } from '../common/quote.js';
+import type { LocalIdentity, TrustAnchor } from '../protocol/certificate.js';
+import { HandshakeError, invalid, malformed, PeerAborted } from '../protocol/errors.js';
+import { ClientHandshake, type Established, ServerHandshake } from '../protocol/handshake.js';
+import { decodeAlert } from '../protocol/messages.js';
+import { MessageType, messageName, type RawMessage, takeMessage } from '../protocol/wire.js';
+import type { DisabledServiceAccounts } from '../state/iam.js';
 import { checkEnabled, checkTarget, pickLocalIdentity } from './policy.js';
-import { quote } from './quote.js';
 import { clientOffer, serverOffer } from './start-request.js';
-import { MessageType, messageName, type RawMessage, takeMessage } from './wire.js';
 
 /** What the handshake of one stream needs to know about this emulator. */
 export interface ExchangeConfig {

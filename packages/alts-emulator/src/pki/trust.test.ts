@@ -6,9 +6,7 @@ import { chmod, chown, readdir, readFile, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { loadBundle } from './bundle.js';
-import { issueCertificate, verifyCertificate } from './certificate.js';
-import { startEmulator } from './emulator.js';
+import { startEmulator } from '../emulator.js';
 import {
   CLIENT,
   cleanupsAfterAll,
@@ -16,8 +14,10 @@ import {
   relayHandshake,
   SERVER,
   tempStateDir,
-} from './emulator.test.util.js';
-import { disableServiceAccount, enableServiceAccount, readDisabledServiceAccounts } from './iam.js';
+} from '../emulator.test.util.js';
+import { issueCertificate, verifyCertificate } from '../protocol/certificate.js';
+import { disableServiceAccount, enableServiceAccount, readDisabledServiceAccounts } from '../state/iam.js';
+import { loadBundle } from './bundle.js';
 import { initRoot, issueBundle, openRoot } from './trust.js';
 
 const cleanups = cleanupsAfterAll();

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { quote } from './quote.js';
+import { quote } from '../common/quote.js';
 
 /**
  * A handshake failure with the gRPC status the service reports for it: written into

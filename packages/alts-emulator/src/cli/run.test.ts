@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cleanupsAfterAll, collect, connect, relayHandshake } from './emulator.test.util.js';
+import { cleanupsAfterAll, collect, connect, relayHandshake } from '../emulator.test.util.js';
 import { checkSandboxSupport, GCE_PRODUCT_NAME, sandboxMode } from './sandbox.js';
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
@@ -19,7 +19,7 @@ const SA = 'runner@project.iam.gserviceaccount.com';
 /** The unprivileged user the rootless path runs as when the tests run as root. */
 const NOBODY_UID = 65534;
 const asNobody = ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups'];
-const RELAY = new URL('./emulator.test.util.js', import.meta.url).href;
+const RELAY = new URL('../emulator.test.util.js', import.meta.url).href;
 /**
  * A node program (ESM; argv: handshaker address, RELAY) that relays a handshake between two
  * streams of that handshaker and prints the client's local and the server's peer identity, or

@@ -4,8 +4,8 @@
 // established go on (their keys are in the peers' hands, as on GCP).
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalServiceAccount, checkServiceAccount, sameServiceAccount } from './identity.js';
-import { quote } from './quote.js';
+import { canonicalServiceAccount, checkServiceAccount, sameServiceAccount } from '../common/identity.js';
+import { quote } from '../common/quote.js';
 import { openPrivateDir, readStateFile, replaceAtomically } from './state-dir.js';
 
 const IAM_FILE = 'iam.json';

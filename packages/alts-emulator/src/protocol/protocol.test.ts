@@ -10,8 +10,8 @@ import {
 import { HandshakeError } from './errors.js';
 import { ClientHandshake, type Offer, ServerHandshake } from './handshake.js';
 import { KEY_DATA_BYTES } from './key-schedule.js';
+import { memoryTrustRoot } from './memory-root.test.util.js';
 import { decodeAlert, encodeAlert } from './messages.js';
-import { memoryTrustRoot } from './trust.test.util.js';
 import { HEADER_BYTES, MAX_BODY_BYTES, MessageType, type RawMessage, takeMessage } from './wire.js';
 
 const OFFER: Offer = {

@@ -2,8 +2,8 @@
 // service account, binding it to that identity's Ed25519 key; a peer's certificate is checked
 // against the root before its service account means anything.
 import { createHash, type KeyObject, sign, verify } from 'node:crypto';
+import { canonicalServiceAccount, checkServiceAccount, MAX_IDENTITY_BYTES } from '../common/identity.js';
 import { malformed, unauthenticated } from './errors.js';
-import { canonicalServiceAccount, checkServiceAccount, MAX_IDENTITY_BYTES } from './identity.js';
 import { ED25519_KEY_BYTES, ED25519_SIGNATURE_BYTES, publicKeyFromRaw, rawPublicKey } from './keys.js';
 import { Reader, Writer } from './wire.js';
 

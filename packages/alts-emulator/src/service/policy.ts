@@ -3,11 +3,11 @@
 // (docs/protocol.md §7.3), and neither side's service account may be disabled (README "IAM").
 import { status } from '@grpc/grpc-js';
 import type { Identity } from '@grpc-alts/handshaker-proto';
-import type { LocalIdentity } from './certificate.js';
-import { HandshakeError, quoteError } from './errors.js';
-import type { DisabledServiceAccounts } from './iam.js';
-import { sameServiceAccount } from './identity.js';
-import { quote, quoteList } from './quote.js';
+import { sameServiceAccount } from '../common/identity.js';
+import { quote, quoteList } from '../common/quote.js';
+import type { LocalIdentity } from '../protocol/certificate.js';
+import { HandshakeError, quoteError } from '../protocol/errors.js';
+import type { DisabledServiceAccounts } from '../state/iam.js';
 
 function describeIdentity(identity: Identity): string {
   if (identity.serviceAccount !== undefined) return quote(identity.serviceAccount);

@@ -1,7 +1,5 @@
 // The two roles of the peer-to-peer handshake as synchronous state machines over whole
 // messages (README "Handshake"): ClientInit → ServerInit + ServerFinished → ClientFinished.
-// Buffering and reassembly live in exchange.ts, policy (targets, IAM) in policy.ts and the gRPC
-// side in service.ts.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
@@ -66,6 +64,7 @@ function ephemeralKey(): KeyObject {
   return generateKeyPairSync('x25519').privateKey;
 }
 
+/** The client role: sends ClientInit, takes the server flight, answers ClientFinished. */
 export class ClientHandshake {
   /** The first message to send to the server. */
   readonly clientInit: Buffer;
@@ -151,6 +150,7 @@ export class ClientHandshake {
   }
 }
 
+/** The server role: takes ClientInit, answers the server flight, takes ClientFinished. */
 export class ServerHandshake {
   readonly #local: LocalIdentity;
   readonly #anchor: TrustAnchor;

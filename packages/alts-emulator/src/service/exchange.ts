@@ -1,8 +1,6 @@
-// One DoHandshake stream's handshake, request by request (docs/protocol.md §3): checks which
-// request came in the current phase, starts the client or server state machine of handshake.ts
-// from a validated start request, reassembles peer messages from `in_bytes`, applies policy
-// (local identity, target identities, IAM) and builds the result. The gRPC stream itself (queue,
-// idle timer, responses, failures) is service.ts's.
+// One handshake, request by request (docs/protocol.md §3): which request may come in the current
+// phase, the state machine started from a validated start request, peer messages reassembled from
+// `in_bytes`, the policy (local identity, target identities, IAM) and the result.
 import { status } from '@grpc/grpc-js';
 import type {
   HandshakerReq,
@@ -65,6 +63,7 @@ function waiting(inBytes: Buffer): Step {
   return { outFrames: Buffer.alloc(0), bytesConsumed: inBytes.length };
 }
 
+/** The handshake a HandshakeStream carries: drives one ClientHandshake or ServerHandshake. */
 export class Exchange {
   readonly #config: ExchangeConfig;
   #state: State = { phase: 'start' };

@@ -1,6 +1,5 @@
-// grpc.gcp.HandshakerService/DoHandshake: one Session per stream. The Session owns the gRPC side
-// (requests handled one at a time, the idle timer, responses, ending the RPC, the outcome log
-// line); exchange.ts runs the handshake itself. docs/protocol.md §3 and §6.4 give the contract.
+// grpc.gcp.HandshakerService/DoHandshake, one HandshakeStream per call: requests handled one at a
+// time, the idle timer, responses, ending the RPC and the outcome log line (docs/protocol.md §3, §6.4).
 import { performance } from 'node:perf_hooks';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { HandshakerReq, HandshakerResp, HandshakerServiceServer } from '@grpc-alts/handshaker-proto';
@@ -26,7 +25,8 @@ function asHandshakeError(error: unknown): HandshakeError {
     : new HandshakeError(status.INTERNAL, `internal error: ${quoteError(error)}`);
 }
 
-class Session {
+/** One DoHandshake call and the Exchange it carries. */
+class HandshakeStream {
   readonly #config: ServiceConfig;
   readonly #id: number;
   readonly #call: ServerDuplexStream<HandshakerReq, HandshakerResp>;
@@ -167,7 +167,7 @@ export function createHandshakerService(config: ServiceConfig): HandshakerServic
   let nextId = 1;
   return {
     doHandshake(call) {
-      new Session(config, nextId++, call);
+      new HandshakeStream(config, nextId++, call);
     },
   };
 }

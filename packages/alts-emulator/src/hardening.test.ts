@@ -1,6 +1,6 @@
-// Issue 13, findings 3 to 6, on the emulator's side (HARDENING 33-35 and the IAM file bound): what
-// an unauthenticated peer can make the emulator say, which state directories it trusts, how large
-// the IAM state may grow and how service accounts are compared.
+// HARDENING 33, 34, 35 and 38 on the emulator's side: what an unauthenticated peer can make the
+// emulator say, which state directories it trusts, how service accounts are compared and how large
+// the IAM state may grow.
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { once } from 'node:events';
@@ -170,7 +170,7 @@ async function memoryHolds(pid: number, needles: Buffer[]): Promise<boolean[]> {
 const FORGED_LINE =
   '2030-01-01T00:00:00.000Z handshake #1 role=server local="server@p" ok peer="admin@project.iam.gserviceaccount.com"';
 
-describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
+describe('HARDENING 33: log forging', () => {
   test('a forged Alert reaches no status details or log line raw, and is cut short', async () => {
     const { service, logs } = await emulator(await stateDir());
     const controls = '\r\u001b[2K\u0085\u2028\u2029\u202e\u2066\u007f\u200f\ud800';
@@ -251,7 +251,7 @@ describe('HARDENING 33 (issue 13 finding 3): log forging', () => {
   });
 });
 
-describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a private state directory', () => {
+describe('HARDENING 34: the trust root comes only from a private state directory', () => {
   test('a state directory writable by group or others is refused, naming the path and the fix', async () => {
     const dir = await stateDir();
     await chmod(dir, 0o775);
@@ -262,7 +262,7 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
     assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
   });
 
-  test('issue 21 finding 1: a shared directory (/tmp-like, sticky or world-writable) gets a private one advised, never a chmod', async () => {
+  test('HARDENING 34: a shared directory (/tmp-like, sticky or world-writable) gets a private one advised, never a chmod', async () => {
     for (const mode of [0o1777, 0o757, 0o777]) {
       const dir = await stateDir();
       await chmod(dir, mode);
@@ -435,7 +435,7 @@ describe('HARDENING 34 (issue 13 finding 4): the trust root comes only from a pr
   });
 });
 
-describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fold and nothing else', () => {
+describe('HARDENING 35: one identity rule, ASCII letters fold and nothing else', () => {
   const KIOSK = 'kiosk@project.iam.gserviceaccount.com';
   /** Spellings that look like KIOSK or differ only outside ASCII letters: none may match it. */
   const LOOK_ALIKES = [
@@ -501,7 +501,7 @@ describe('HARDENING 35 (issue 13 finding 6): one identity rule, ASCII letters fo
   });
 });
 
-test('issue 13 finding 5: an IAM file of thousands of accounts works; disable refuses to grow it past its bound', async () => {
+test('HARDENING 38: an IAM file of thousands of accounts works; disable refuses to grow it past its bound', async () => {
   const dir = await stateDir();
   const { service } = await emulator(dir);
   const iam = join(dir, 'iam.json');

@@ -178,7 +178,7 @@ test('a busy port: which one, and how to find the process holding it', async () 
   }
 });
 
-test('issue 21 finding 2: run --help, run -h and <verb> --help print that verb’s usage; run --version the version', async () => {
+test('run --help, run -h and <verb> --help print that verb’s usage; run --version the version', async () => {
   const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
   for (const args of [
     ['run', '--help'],
@@ -219,7 +219,7 @@ test('issue 21 finding 2: run --help, run -h and <verb> --help print that verb�
   assert.ok((await collect(spawnCli(['run']))).stderr.includes('run needs -- <command>'));
 });
 
-test('issue 21 finding 2: a malformed service account is a usage error: one line, the pointer to --help, exit 2', async () => {
+test('a malformed service account is a usage error: one line, the pointer to --help, exit 2', async () => {
   for (const verb of ['disable', 'enable', 'issue']) {
     const r = await collect(
       spawnCli([verb, 'not an email', '--out', 'x'].slice(0, verb === 'issue' ? 4 : 2)),
@@ -238,7 +238,7 @@ test('issue 21 finding 2: a malformed service account is a usage error: one line
   }
 });
 
-test('issue 21 finding 2: disabling twice or enabling an account never disabled says nothing changed', async () => {
+test('disabling twice or enabling an account never disabled says nothing changed', async () => {
   const dir = await stateDir();
   const admin = async (verb: string) => (await collect(spawnCli([verb, SA, '--state-dir', dir]))).stderr;
   assert.match(await admin('enable'), new RegExp(`"${SA}" was not disabled in ${dir}: nothing changed\n$`));
@@ -250,7 +250,7 @@ test('issue 21 finding 2: disabling twice or enabling an account never disabled 
   assert.match(await admin('enable'), new RegExp(`enabled "${SA}" in ${dir}\n$`));
 });
 
-test('issue 21 finding 2: issue with a missing --root-dir creates nothing and names init --root-dir', async () => {
+test('issue with a missing --root-dir creates nothing and names init --root-dir', async () => {
   const dir = await stateDir();
   const missing = join(dir, 'typo');
   const r = await collect(spawnCli(['issue', SA, '--root-dir', missing, '--out', join(dir, 'b.json')]));

@@ -1,6 +1,6 @@
-// What a TCP connection can cost the emulator before it is a handshake stream (issue 20, items 4
-// and 5): idle connections are closed, the number of connections is capped without hurting live
-// clients, and an emulator can serve a single local user.
+// What a TCP connection can cost the emulator before it is a handshake stream (HARDENING 45, 46):
+// idle connections are closed, the number of connections is capped without hurting live clients,
+// and an emulator can serve a single local user.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection, type Socket } from 'node:net';

@@ -15,8 +15,7 @@ const HTTP2_PREFACE_LENGTH = 24;
 export const PREFACE_TIMEOUT_MS = 5_000;
 /**
  * Open connections at most; more are closed at accept. A gRPC program keeps one channel to its
- * handshaker, so even a busy host needs a few dozen. 1 000 idle ones cost about 25 MiB (issue 20:
- * 20 000 took 518 MiB) and stay far below the descriptor limit Node raises itself to.
+ * handshaker, so a busy host needs a few dozen; 1 000 idle ones stay cheap (docs/performance.md).
  */
 export const MAX_CONNECTIONS = 1_000;
 /** A refusal of one kind is logged at most once per this long, with the count since: a flood

@@ -10,11 +10,8 @@ import { openPrivateDir, readStateFile, replaceAtomically } from './state-dir.js
 
 const IAM_FILE = 'iam.json';
 /**
- * Largest IAM file read or written. The 64 KiB bound of the key files held only ~1 500 disabled
- * accounts, past which every handshake failed and the CLI could not read the file to repair it
- * (docs/hardening.md 38). 1 MiB holds ~20 000 typical accounts (1 000 of the longest allowed) and
- * still parses in milliseconds, which happens only when the file changes; `disable` refuses to
- * write more, so what the CLI writes it can always read back.
+ * Largest IAM file read or written: ~20 000 typical accounts, parsed in milliseconds; `disable`
+ * refuses to write more, so what the CLI writes it can always read back (docs/hardening.md 38).
  */
 export const MAX_IAM_FILE_BYTES = 1024 * 1024;
 
@@ -94,7 +91,8 @@ async function update(stateDir: string, sa: string, disabled: boolean): Promise<
   if (bytes > MAX_IAM_FILE_BYTES) {
     throw new Error(
       `cannot disable ${quote(sa)}: ${path} would grow to ${bytes} bytes, past its limit of ` +
-        `${MAX_IAM_FILE_BYTES} (1 MiB, ${others.length} accounts); enable accounts that no longer exist first`,
+        `${MAX_IAM_FILE_BYTES} (1 MiB, ${others.length} accounts); ` +
+        'enable accounts that no longer exist first',
     );
   }
   await replaceAtomically(path, text);

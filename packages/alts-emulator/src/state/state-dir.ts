@@ -1,7 +1,6 @@
 // Private files and directories: the state directory, a trust root directory, identity bundles
 // (README "Trust model"). Whoever can write to them, or owns a file in them, decides which
-// identities handshakes accept (docs/hardening.md 34: a /tmp/alts created first
-// by another local user handed them the trust root). So every directory and file is checked to be
+// identities handshakes accept (docs/hardening.md 34). So every directory and file is checked to be
 // the user's own and closed to group and others before it is trusted, and what we create is
 // private from the start. Several emulators may share a directory and start at the same moment,
 // so files are created exclusively (temp file, then link(2), which fails if the name exists) and

@@ -4,7 +4,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HandshakerServiceService } from '@grpc-alts/handshaker-proto';
 import { sameServiceAccount } from './common/identity.js';
 import { quote } from './common/quote.js';
-import { createGate, MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './net/gate.js';
+import { createGate, type Gate, MAX_CONNECTIONS, PREFACE_TIMEOUT_MS } from './net/gate.js';
 import { type IdentityBundle, loadBundle } from './pki/bundle.js';
 import { provisionBundles } from './pki/provision.js';
 import { createHandshakerService, DEFAULT_IDLE_TIMEOUT_MS } from './service/service.js';
@@ -108,28 +108,64 @@ async function openBundles(options: EmulatorOptions): Promise<[IdentityBundle, I
   return [server, client];
 }
 
+/** A grpc-js server with the handshaker service for these bundles; it listens on nothing yet. */
+function handshakerServer(
+  options: EmulatorOptions,
+  own: IdentityBundle,
+  ownClient: IdentityBundle | undefined,
+  log: (line: string) => void,
+): Server {
+  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  server.addService(
+    HandshakerServiceService,
+    createHandshakerService({
+      anchor: own.anchor,
+      identities: ownClient === undefined ? [own.identity] : [own.identity, ownClient.identity],
+      clientServiceAccount: (ownClient ?? own).identity.serviceAccount,
+      serverServiceAccount: own.identity.serviceAccount,
+      disabledServiceAccounts: () => readDisabledServiceAccounts(options.stateDir),
+      log,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    }),
+  );
+  return server;
+}
+
+/** Stops accepting, lets open streams end for a grace period, then closes every connection. */
+function stopper(
+  server: Server,
+  gate: Gate,
+  address: string,
+  log: (line: string) => void,
+): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= new Promise<void>((resolve) => {
+      gate.server.close();
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        gate.destroyAll();
+      }, SHUTDOWN_GRACE_MS);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        gate.destroyAll();
+        log(`stopped listening on ${address}`);
+        resolve();
+      });
+    });
+    return stopped;
+  };
+}
+
 /** Starts the handshaker service in this process. */
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const host = options.host ?? DEFAULT_HOST;
   const log = options.logger ?? (() => undefined);
   const [own, ownClient] = await openBundles(options);
   const bundles = ownClient === undefined ? [own] : [own, ownClient];
-  const identities = bundles.map((b) => b.identity);
   const serviceAccount = own.identity.serviceAccount;
   const clientServiceAccount = (ownClient ?? own).identity.serviceAccount;
-  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
-  server.addService(
-    HandshakerServiceService,
-    createHandshakerService({
-      anchor: own.anchor,
-      identities,
-      clientServiceAccount,
-      serverServiceAccount: serviceAccount,
-      disabledServiceAccounts: () => readDisabledServiceAccounts(options.stateDir),
-      log,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-    }),
-  );
+  const server = handshakerServer(options, own, ownClient, log);
   // Our own listener, not bindAsync: the gate decides which connections grpc-js gets to see.
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const gate = createGate({
@@ -150,25 +186,5 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     `listening on ${address} as ${quote(serviceAccount)}${clientNote} ` +
       `(trust root ${own.anchor.keyId.toString('hex')}, bundle ${bundles.map((b) => b.path).join(', ')})`,
   );
-  let stopped: Promise<void> | undefined;
-  return {
-    address,
-    port,
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        gate.server.close();
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          gate.destroyAll();
-        }, SHUTDOWN_GRACE_MS);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          gate.destroyAll();
-          log(`stopped listening on ${address}`);
-          resolve();
-        });
-      });
-      return stopped;
-    },
-  };
+  return { address, port, stop: stopper(server, gate, address, log) };
 }

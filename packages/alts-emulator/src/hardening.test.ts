@@ -168,7 +168,8 @@ async function memoryHolds(pid: number, needles: Buffer[]): Promise<boolean[]> {
 
 /** A whole log line as an attacker would like to see it in the operator's log. */
 const FORGED_LINE =
-  '2030-01-01T00:00:00.000Z handshake #1 role=server local="server@p" ok peer="admin@project.iam.gserviceaccount.com"';
+  '2030-01-01T00:00:00.000Z handshake #1 role=server local="server@p" ok ' +
+  'peer="admin@project.iam.gserviceaccount.com"';
 
 describe('HARDENING 33: log forging', () => {
   test('a forged Alert reaches no status details or log line raw, and is cut short', async () => {
@@ -262,18 +263,22 @@ describe('HARDENING 34: the trust root comes only from a private state directory
     assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
   });
 
-  test('HARDENING 34: a shared directory (/tmp-like, sticky or world-writable) gets a private one advised, never a chmod', async () => {
-    for (const mode of [0o1777, 0o757, 0o777]) {
-      const dir = await stateDir();
-      await chmod(dir, mode);
-      const message = await refusal(dir);
-      assert.ok(message.includes(dir), message);
-      assert.match(message, /shared directory .*do not change its mode, use a private directory instead/);
-      assert.match(message, /mkdir -m 700 <dir>/);
-      assert.doesNotMatch(message, /chmod/);
-      assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
-    }
-  });
+  test(
+    'HARDENING 34: a shared directory (/tmp-like, sticky or world-writable) gets a private one ' +
+      'advised, never a chmod',
+    async () => {
+      for (const mode of [0o1777, 0o757, 0o777]) {
+        const dir = await stateDir();
+        await chmod(dir, mode);
+        const message = await refusal(dir);
+        assert.ok(message.includes(dir), message);
+        assert.match(message, /shared directory .*do not change its mode, use a private directory instead/);
+        assert.match(message, /mkdir -m 700 <dir>/);
+        assert.doesNotMatch(message, /chmod/);
+        assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
+      }
+    },
+  );
 
   test('the CLI refuses it too: serve, disable and enable fail with the reason', async () => {
     const dir = await stateDir();
@@ -487,45 +492,52 @@ describe('HARDENING 35: one identity rule, ASCII letters fold and nothing else',
     assert.equal(lookAlike.client.failure?.code, status.PERMISSION_DENIED);
   });
 
-  test('no certificate is issued or accepted, and no IAM entry written, for an account outside visible ASCII', async () => {
+  test(
+    'no certificate is issued or accepted, and no IAM entry written, for an account outside visible ' +
+      'ASCII',
+    async () => {
+      const dir = await stateDir();
+      for (const sa of LOOK_ALIKES) {
+        assert.match(await refusal(dir, sa), /visible ASCII/, JSON.stringify(sa));
+        await assert.rejects(disableServiceAccount(dir, sa), /visible ASCII/, JSON.stringify(sa));
+      }
+      const { root } = await initRoot(rootDirOf(dir));
+      for (const sa of LOOK_ALIKES) {
+        const signed = certificate(root.anchor.keyId, sa, root.privateKey);
+        assert.throws(() => verifyCertificate(signed, root.anchor), /visible ASCII/, JSON.stringify(sa));
+      }
+    },
+  );
+});
+
+test(
+  'HARDENING 38: an IAM file of thousands of accounts works; ' + 'disable refuses to grow it past its bound',
+  async () => {
     const dir = await stateDir();
-    for (const sa of LOOK_ALIKES) {
-      assert.match(await refusal(dir, sa), /visible ASCII/, JSON.stringify(sa));
-      await assert.rejects(disableServiceAccount(dir, sa), /visible ASCII/, JSON.stringify(sa));
-    }
-    const { root } = await initRoot(rootDirOf(dir));
-    for (const sa of LOOK_ALIKES) {
-      const signed = certificate(root.anchor.keyId, sa, root.privateKey);
-      assert.throws(() => verifyCertificate(signed, root.anchor), /visible ASCII/, JSON.stringify(sa));
-    }
-  });
-});
+    const { service } = await emulator(dir);
+    const iam = join(dir, 'iam.json');
+    const write = (accounts: string[]) =>
+      writeFile(iam, `${JSON.stringify({ disabledServiceAccounts: accounts }, null, 2)}\n`, { mode: 0o600 });
+    // 2 000 accounts: ~110 KiB, past the old 64 KiB read limit.
+    await write(Array.from({ length: 2000 }, (_, i) => `retired-${i}@project.iam.gserviceaccount.com`));
+    assertSuccess(await relayHandshake(service, service));
+    assert.equal((await cli(['disable', CLIENT, '--state-dir', dir])).code, 0);
+    assert.equal((await relayHandshake(service, service)).client.failure?.code, status.PERMISSION_DENIED);
+    assert.equal((await cli(['enable', CLIENT, '--state-dir', dir])).code, 0);
+    assertSuccess(await relayHandshake(service, service));
 
-test('HARDENING 38: an IAM file of thousands of accounts works; disable refuses to grow it past its bound', async () => {
-  const dir = await stateDir();
-  const { service } = await emulator(dir);
-  const iam = join(dir, 'iam.json');
-  const write = (accounts: string[]) =>
-    writeFile(iam, `${JSON.stringify({ disabledServiceAccounts: accounts }, null, 2)}\n`, { mode: 0o600 });
-  // 2 000 accounts: ~110 KiB, past the old 64 KiB read limit.
-  await write(Array.from({ length: 2000 }, (_, i) => `retired-${i}@project.iam.gserviceaccount.com`));
-  assertSuccess(await relayHandshake(service, service));
-  assert.equal((await cli(['disable', CLIENT, '--state-dir', dir])).code, 0);
-  assert.equal((await relayHandshake(service, service)).client.failure?.code, status.PERMISSION_DENIED);
-  assert.equal((await cli(['enable', CLIENT, '--state-dir', dir])).code, 0);
-  assertSuccess(await relayHandshake(service, service));
-
-  // Filled to just under the bound with the longest accounts; one more would cross it.
-  const long = (i: number) => `${String(i).padStart(6, '0')}${'a'.repeat(1000)}@p.iam`;
-  const entryBytes = Buffer.byteLength(`    "${long(0)}",\n`);
-  const count = Math.floor((MAX_IAM_FILE_BYTES - 64) / entryBytes);
-  await write(Array.from({ length: count }, (_, i) => long(i)));
-  const full = await readFile(iam, 'utf8');
-  assert.ok(full.length <= MAX_IAM_FILE_BYTES && full.length + entryBytes > MAX_IAM_FILE_BYTES);
-  await assert.rejects(disableServiceAccount(dir, long(count)), /1 MiB|1048576/);
-  const { code, stderr } = await cli(['disable', long(count), '--state-dir', dir]);
-  assert.equal(code, 1);
-  assert.match(stderr, /cannot disable/);
-  assert.equal(await readFile(iam, 'utf8'), full, 'the file is unchanged');
-  assertSuccess(await relayHandshake(service, service));
-});
+    // Filled to just under the bound with the longest accounts; one more would cross it.
+    const long = (i: number) => `${String(i).padStart(6, '0')}${'a'.repeat(1000)}@p.iam`;
+    const entryBytes = Buffer.byteLength(`    "${long(0)}",\n`);
+    const count = Math.floor((MAX_IAM_FILE_BYTES - 64) / entryBytes);
+    await write(Array.from({ length: count }, (_, i) => long(i)));
+    const full = await readFile(iam, 'utf8');
+    assert.ok(full.length <= MAX_IAM_FILE_BYTES && full.length + entryBytes > MAX_IAM_FILE_BYTES);
+    await assert.rejects(disableServiceAccount(dir, long(count)), /1 MiB|1048576/);
+    const { code, stderr } = await cli(['disable', long(count), '--state-dir', dir]);
+    assert.equal(code, 1);
+    assert.match(stderr, /cannot disable/);
+    assert.equal(await readFile(iam, 'utf8'), full, 'the file is unchanged');
+    assertSuccess(await relayHandshake(service, service));
+  },
+);

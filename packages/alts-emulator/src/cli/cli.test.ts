@@ -51,74 +51,81 @@ test('serve: READY line on stdout, handshakes, logs on stderr, exit 0 on SIGTERM
   assert.match(stderr, /SIGTERM: stopping/);
 });
 
-test('init, issue and serve --bundle: two "VMs" from one root handshake; issue never overwrites', async () => {
-  const dir = await stateDir();
-  const rootDir = join(dir, 'root');
-  const init = await collect(spawnCli(['init', '--root-dir', rootDir]));
-  assert.equal(init.code, 0, init.stderr);
-  assert.match(init.stderr, /created trust root [0-9a-f]{16} in /);
-  assert.match(
-    (await collect(spawnCli(['init', '--root-dir', rootDir]))).stderr,
-    /trust root [0-9a-f]{16} already in /,
-  );
-  const bundle = (name: string) => join(dir, name, 'identity.json');
-  for (const [sa, name] of [
-    [SA, 'server-vm'],
-    [CLIENT, 'client-vm'],
-  ] as const) {
-    const issued = await collect(spawnCli(['issue', sa, '--root-dir', rootDir, '--out', bundle(name)]));
-    assert.equal(issued.code, 0, issued.stderr);
-    assert.equal((await stat(bundle(name))).mode & 0o777, 0o600);
-  }
-  const again = await collect(spawnCli(['issue', SA, '--root-dir', rootDir, '--out', bundle('server-vm')]));
-  assert.equal(again.code, 1);
-  assert.match(again.stderr, /refusing to overwrite .*identity\.json: it exists/);
-  const noRoot = await collect(
-    spawnCli(['issue', SA, '--root-dir', join(dir, 'none'), '--out', join(dir, 'x')]),
-  );
-  assert.equal(noRoot.code, 1);
-  assert.ok(
-    noRoot.stderr.includes(
-      `no trust root in ${join(dir, 'none')} (no root-key.pem): run alts-emulator init --root-dir ${join(dir, 'none')} first`,
-    ),
-    noRoot.stderr,
-  );
+test(
+  'init, issue and serve --bundle: two "VMs" from one ' + 'root handshake; issue never overwrites',
+  async () => {
+    const dir = await stateDir();
+    const rootDir = join(dir, 'root');
+    const init = await collect(spawnCli(['init', '--root-dir', rootDir]));
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stderr, /created trust root [0-9a-f]{16} in /);
+    assert.match(
+      (await collect(spawnCli(['init', '--root-dir', rootDir]))).stderr,
+      /trust root [0-9a-f]{16} already in /,
+    );
+    const bundle = (name: string) => join(dir, name, 'identity.json');
+    for (const [sa, name] of [
+      [SA, 'server-vm'],
+      [CLIENT, 'client-vm'],
+    ] as const) {
+      const issued = await collect(spawnCli(['issue', sa, '--root-dir', rootDir, '--out', bundle(name)]));
+      assert.equal(issued.code, 0, issued.stderr);
+      assert.equal((await stat(bundle(name))).mode & 0o777, 0o600);
+    }
+    const again = await collect(spawnCli(['issue', SA, '--root-dir', rootDir, '--out', bundle('server-vm')]));
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /refusing to overwrite .*identity\.json: it exists/);
+    const noRoot = await collect(
+      spawnCli(['issue', SA, '--root-dir', join(dir, 'none'), '--out', join(dir, 'x')]),
+    );
+    assert.equal(noRoot.code, 1);
+    assert.ok(
+      noRoot.stderr.includes(
+        `no trust root in ${join(dir, 'none')} (no root-key.pem): run alts-emulator init --root-dir ` +
+          `${join(dir, 'none')} first`,
+      ),
+      noRoot.stderr,
+    );
 
-  const vm = async (name: string) => {
-    const child = spawnCli([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--bundle',
-      bundle(name),
-      '--state-dir',
-      join(dir, name, 'state'),
-    ]);
-    const done = collect(child);
-    const [first] = (await once(child.stdout as NonNullable<typeof child.stdout>, 'data')) as [Buffer];
-    const address = /^READY (\S+)\n$/.exec(first.toString())?.[1];
-    assert.ok(address, first.toString());
-    const service = connect(address);
-    return {
-      service,
-      stop: async () => {
-        service.close();
-        child.kill('SIGTERM');
-        return done;
-      },
+    const vm = async (name: string) => {
+      const child = spawnCli([
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--bundle',
+        bundle(name),
+        '--state-dir',
+        join(dir, name, 'state'),
+      ]);
+      const done = collect(child);
+      const [first] = (await once(child.stdout as NonNullable<typeof child.stdout>, 'data')) as [Buffer];
+      const address = /^READY (\S+)\n$/.exec(first.toString())?.[1];
+      assert.ok(address, first.toString());
+      const service = connect(address);
+      return {
+        service,
+        stop: async () => {
+          service.close();
+          child.kill('SIGTERM');
+          return done;
+        },
+      };
     };
-  };
-  const [server, client] = [await vm('server-vm'), await vm('client-vm')];
-  const outcome = await relayHandshake(client.service, server.service);
-  assert.equal(outcome.client.result?.peerIdentity?.serviceAccount, SA);
-  assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, CLIENT);
-  const serverLog = (await server.stop()).stderr;
-  await client.stop();
-  assert.match(
-    serverLog,
-    /listening on 127\.0\.0\.1:\d+ as "vm@project\S*" \(trust root [0-9a-f]{16}, bundle \S*server-vm\/identity\.json\)/,
-  );
-});
+    const [server, client] = [await vm('server-vm'), await vm('client-vm')];
+    const outcome = await relayHandshake(client.service, server.service);
+    assert.equal(outcome.client.result?.peerIdentity?.serviceAccount, SA);
+    assert.equal(outcome.server.result?.peerIdentity?.serviceAccount, CLIENT);
+    const serverLog = (await server.stop()).stderr;
+    await client.stop();
+    assert.match(
+      serverLog,
+      new RegExp(
+        String.raw`listening on 127\.0\.0\.1:\d+ as "vm@project\S*" ` +
+          String.raw`\(trust root [0-9a-f]{16}, bundle \S*server-vm\/identity\.json\)`,
+      ),
+    );
+  },
+);
 
 test('disable / enable sub-commands edit the IAM state', async () => {
   const dir = await stateDir();

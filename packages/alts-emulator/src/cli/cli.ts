@@ -34,7 +34,8 @@ const SYNOPSIS: Record<Verb, string> = {
   enable: 'alts-emulator enable <sa> [--state-dir <dir>]',
 };
 
-const SERVE_OPTIONS = `  --bundle <file>               identity bundle of this "VM" (from issue): its identity key,
+const SERVE_OPTIONS = `\
+  --bundle <file>               identity bundle of this "VM" (from issue): its identity key,
                                 certificate and the trust root's public key. The root's private
                                 key is never read.
   --service-account <sa>        identity of this "VM"; without --bundle, issued on first use
@@ -104,7 +105,8 @@ ${[...new Set(VERBS.map((verb) => HELP[verb].summary)), ROOT_DIR, STATE_DIR].joi
 /** `<verb> --help`: its synopsis, what it does, and only the options it takes. */
 function verbUsage(verb: Verb): string {
   const { summary, more, shared } = HELP[verb];
-  return `Usage:\n  ${SYNOPSIS[verb]}\n\n${[summary, ...(more === undefined ? [] : [more]), ...shared].join('\n')}\n`;
+  const lines = [summary, ...(more === undefined ? [] : [more]), ...shared];
+  return `Usage:\n  ${SYNOPSIS[verb]}\n\n${lines.join('\n')}\n`;
 }
 
 function isVerb(value: string | undefined): value is Verb {
@@ -214,21 +216,46 @@ async function issue(values: Values, serviceAccount: string): Promise<void> {
   );
 }
 
+/**
+ * `run`, with its own parser: everything after its -- belongs to the command, but its own help and
+ * version come first, as for the other verbs.
+ */
+async function runVerb(args: string[]): Promise<void> {
+  const separator = args.indexOf('--');
+  const own = args.slice(0, separator < 0 ? undefined : separator);
+  if (own.includes('-h') || own.includes('--help')) {
+    process.stdout.write(verbUsage('run'));
+    return;
+  }
+  if (own.includes('--version')) {
+    printVersion();
+    return;
+  }
+  await run(args);
+}
+
+async function init(values: Values): Promise<void> {
+  const rootDir = rootDirOption(values);
+  const { root, created } = await initRoot(rootDir);
+  const keyId = root.anchor.keyId.toString('hex');
+  log(created ? `created trust root ${keyId} in ${rootDir}` : `trust root ${keyId} already in ${rootDir}`);
+}
+
+async function disableOrEnable(command: 'disable' | 'enable', values: Values, sa: string): Promise<void> {
+  const stateDir = stateDirOption(values);
+  const changed = await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
+  log(
+    changed
+      ? `${command}d ${quote(sa)} in ${stateDir}`
+      : `${quote(sa)} was ${command === 'disable' ? 'already disabled' : 'not disabled'} in ${stateDir}: ` +
+          `nothing changed`,
+  );
+}
+
 async function main(argv: string[]): Promise<void> {
-  // run's own parser: everything after its -- belongs to the command, but its own help and
-  // version come first, as for the other verbs.
   if (argv[0] === 'run') {
-    const separator = argv.indexOf('--');
-    const own = argv.slice(1, separator < 0 ? undefined : separator);
-    if (own.includes('-h') || own.includes('--help')) {
-      process.stdout.write(verbUsage('run'));
-      return;
-    }
-    if (own.includes('--version')) {
-      printVersion();
-      return;
-    }
-    await run(argv.slice(1));
+    await runVerb(argv.slice(1));
+    return;
   }
   const { values, positionals } = parseArgs({
     args: argv,
@@ -261,10 +288,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'init') {
-    const rootDir = rootDirOption(values);
-    const { root, created } = await initRoot(rootDir);
-    const keyId = root.anchor.keyId.toString('hex');
-    log(created ? `created trust root ${keyId} in ${rootDir}` : `trust root ${keyId} already in ${rootDir}`);
+    await init(values);
     return;
   }
   const sa = oneServiceAccount(command, rest);
@@ -272,13 +296,7 @@ async function main(argv: string[]): Promise<void> {
     await issue(values, sa);
     return;
   }
-  const stateDir = stateDirOption(values);
-  const changed = await (command === 'disable' ? disableServiceAccount : enableServiceAccount)(stateDir, sa);
-  log(
-    changed
-      ? `${command}d ${quote(sa)} in ${stateDir}`
-      : `${quote(sa)} was ${command === 'disable' ? 'already disabled' : 'not disabled'} in ${stateDir}: nothing changed`,
-  );
+  await disableOrEnable(command === 'disable' ? 'disable' : 'enable', values, sa);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -135,78 +135,92 @@ for (const rootless of [false, true]) {
   const label = rootless ? 'rootless (as nobody)' : sandboxMode();
   const skipRootless = rootless && !isRoot && 'not root: the run above already was the rootless path';
   describe(`alts-emulator run, ${label}`, { skip: skip || skipRootless }, () => {
-    it('the command sees a Compute Engine VM and metadata.google.internal(.) on its own loopback; its stdin, stdout and exit status are its own', async () => {
-      const { child, scratch } = await startRun(
-        [
-          '/bin/sh',
-          '-c',
-          'cat /sys/class/dmi/id/product_name; getent hosts metadata.google.internal; getent hosts metadata.google.internal.; id -u; read line; echo "stdin: $line"; exit 7',
-        ],
-        rootless,
-      );
-      const done = collect(child);
-      child.stdin?.end('hello\n');
-      const { code, stdout, stderr } = await done;
-      assert.equal(code, 7, stderr);
-      const [product, short, dotted, uid, echoed, ...rest] = stdout.split('\n');
-      assert.equal(product, GCE_PRODUCT_NAME);
-      const address = /^(127\.0\.0\.\d+)\s/.exec(short ?? '')?.[1];
-      assert.ok(address && address !== '127.0.0.1', `metadata.google.internal is ${short}`);
-      assert.match(dotted ?? '', new RegExp(`^${address.replaceAll('.', '\\.')}\\s`));
-      assert.equal(uid, String(rootless ? NOBODY_UID : process.getuid?.()), 'the command runs as its caller');
-      assert.equal(echoed, 'stdin: hello');
-      assert.deepEqual(rest, [''], 'nothing of the emulator on stdout (no READY line)');
-      assert.match(stderr, new RegExp(`^alts-emulator: \\S+ listening on ${address}:8080 as "${SA}"`, 'm'));
-      // Issue 21 finding 9: two names, so "resolve to", not "is".
-      assert.ok(
-        stderr.includes(
-          `run: metadata.google.internal and metadata.google.internal. resolve to ${address} for "/bin/sh"`,
-        ),
-        stderr,
-      );
-      assert.deepEqual(await readdir(scratch), [], 'the sandbox files are removed');
-    });
+    it(
+      'the command sees a Compute Engine VM and metadata.google.internal(.) on its own loopback; its ' +
+        'stdin, stdout and exit status are its own',
+      async () => {
+        const { child, scratch } = await startRun(
+          [
+            '/bin/sh',
+            '-c',
+            'cat /sys/class/dmi/id/product_name; getent hosts metadata.google.internal; getent hosts ' +
+              'metadata.google.internal.; id -u; read line; echo "stdin: $line"; exit 7',
+          ],
+          rootless,
+        );
+        const done = collect(child);
+        child.stdin?.end('hello\n');
+        const { code, stdout, stderr } = await done;
+        assert.equal(code, 7, stderr);
+        const [product, short, dotted, uid, echoed, ...rest] = stdout.split('\n');
+        assert.equal(product, GCE_PRODUCT_NAME);
+        const address = /^(127\.0\.0\.\d+)\s/.exec(short ?? '')?.[1];
+        assert.ok(address && address !== '127.0.0.1', `metadata.google.internal is ${short}`);
+        assert.match(dotted ?? '', new RegExp(`^${address.replaceAll('.', '\\.')}\\s`));
+        assert.equal(
+          uid,
+          String(rootless ? NOBODY_UID : process.getuid?.()),
+          'the command runs as its caller',
+        );
+        assert.equal(echoed, 'stdin: hello');
+        assert.deepEqual(rest, [''], 'nothing of the emulator on stdout (no READY line)');
+        assert.match(stderr, new RegExp(`^alts-emulator: \\S+ listening on ${address}:8080 as "${SA}"`, 'm'));
+        // Issue 21 finding 9: two names, so "resolve to", not "is".
+        assert.ok(
+          stderr.includes(
+            `run: metadata.google.internal and metadata.google.internal. resolve to ${address} for "/bin/sh"`,
+          ),
+          stderr,
+        );
+        assert.deepEqual(await readdir(scratch), [], 'the sandbox files are removed');
+      },
+    );
 
-    it('HARDENING 46: the emulator at that address handshakes as the chosen account for the command; a process of another uid is refused', async () => {
-      const { child } = await startRun(
-        [
-          '/bin/sh',
-          '-c',
-          'getent hosts metadata.google.internal.; "$0" --input-type=module -e "$1" metadata.google.internal.:8080 "$2"; read line',
-          process.execPath,
-          HANDSHAKE,
-          RELAY,
-        ],
-        rootless,
-      );
-      const done = collect(child);
-      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-      const [address, inside] = [(await once(lines, 'line'))[0], (await once(lines, 'line'))[0]] as [
-        string,
-        string,
-      ];
-      lines.close();
-      assert.equal(inside, `${SA} ${SA}`, 'the command handshakes as its account on both sides');
-      // As root, the run as root is refused to nobody and the run as nobody to root.
-      if (isRoot) {
-        const outsider = [
-          process.execPath,
-          '--input-type=module',
-          '-e',
-          HANDSHAKE,
-          `${address.split(/\s/)[0]}:8080`,
-          RELAY,
+    it(
+      'HARDENING 46: the emulator at that address handshakes as the chosen account for the command; a ' +
+        'process of another uid is refused',
+      async () => {
+        const { child } = await startRun(
+          [
+            '/bin/sh',
+            '-c',
+            'getent hosts metadata.google.internal.; "$0" --input-type=module -e "$1" ' +
+              'metadata.google.internal.:8080 "$2"; read line',
+            process.execPath,
+            HANDSHAKE,
+            RELAY,
+          ],
+          rootless,
+        );
+        const done = collect(child);
+        const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+        const [address, inside] = [(await once(lines, 'line'))[0], (await once(lines, 'line'))[0]] as [
+          string,
+          string,
         ];
-        const [file, ...args] = (rootless ? outsider : [...asNobody, ...outsider]) as [string, ...string[]];
-        const ran = await collect(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-        assert.match(ran.stdout, /^failed stream ended: 14 /, 'UNAVAILABLE: closed at accept');
-      }
-      child.stdin?.end('\n');
-      const { code, stderr } = await done;
-      assert.equal(code, 0, stderr);
-      if (isRoot)
-        assert.match(stderr, /closed a connection: its other end is uid \d+, and this emulator serves uid/);
-    });
+        lines.close();
+        assert.equal(inside, `${SA} ${SA}`, 'the command handshakes as its account on both sides');
+        // As root, the run as root is refused to nobody and the run as nobody to root.
+        if (isRoot) {
+          const outsider = [
+            process.execPath,
+            '--input-type=module',
+            '-e',
+            HANDSHAKE,
+            `${address.split(/\s/)[0]}:8080`,
+            RELAY,
+          ];
+          const [file, ...args] = (rootless ? outsider : [...asNobody, ...outsider]) as [string, ...string[]];
+          const ran = await collect(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+          assert.match(ran.stdout, /^failed stream ended: 14 /, 'UNAVAILABLE: closed at accept');
+        }
+        child.stdin?.end('\n');
+        const { code, stderr } = await done;
+        assert.equal(code, 0, stderr);
+        if (isRoot)
+          assert.match(stderr, /closed a connection: its other end is uid \d+, and this emulator serves uid/);
+      },
+    );
 
     it('SIGTERM and (stdin not a terminal) SIGINT reach the command; run ends the way it did', async () => {
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -227,51 +241,54 @@ for (const rootless of [false, true]) {
       assert.equal(alive(pid), false, `the command (pid ${pid}) outlived its run`);
     });
 
-    it('HARDENING 44: a launcher killed by SIGTERM leaves no process behind, and its emulator is stopped', async () => {
-      // As `npx server` or `go run`: the launcher starts the real server and waits; SIGTERM ends
-      // only the launcher. The server listens and prints its pid as the host sees it.
-      const server = `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+    it(
+      'HARDENING 44: a launcher killed by SIGTERM leaves no ' + 'process behind, and its emulator is stopped',
+      async () => {
+        // As `npx server` or `go run`: the launcher starts the real server and waits; SIGTERM ends
+        // only the launcher. The server listens and prints its pid as the host sees it.
+        const server = `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => {
         const pid = require('node:fs').readFileSync('/proc/self/stat', 'latin1').split(' ')[0];
         console.log('server', pid, s.address().port);
       });`;
-      const { child } = await startRun(
-        [
-          '/bin/sh',
-          '-c',
-          '"$0" -e "$1" & getent hosts metadata.google.internal.; exec sleep 600',
-          process.execPath,
-          server,
-        ],
-        rootless,
-      );
-      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-      let address: string | undefined;
-      let serverPid = 0;
-      let serverPort = 0;
-      for await (const line of lines) {
-        const [first, pid, port] = line.split(/\s+/);
-        if (first === 'server') [serverPid, serverPort] = [Number(pid), Number(port)];
-        else address = first;
-        if (address !== undefined && serverPid !== 0) break;
-      }
-      assert.ok(address && alive(serverPid), 'the background server runs');
-      child.kill('SIGTERM');
-      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-      assert.deepEqual([code, signal], [null, 'SIGTERM'], 'run ends as its command did');
-      lines.close();
-      const survived = alive(serverPid);
-      // Before the test fails: a survivor holds the test's pipe open and would hang it.
-      if (survived) process.kill(serverPid, 'SIGKILL');
-      assert.equal(survived, false, `the background server (pid ${serverPid}) outlived its run`);
-      for (const port of [serverPort, 8080]) {
-        const host = port === 8080 ? address : '127.0.0.1';
-        await assert.rejects(
-          connectTcp(host, port),
-          { code: 'ECONNREFUSED' },
-          `${host}:${port} still answers`,
+        const { child } = await startRun(
+          [
+            '/bin/sh',
+            '-c',
+            '"$0" -e "$1" & getent hosts metadata.google.internal.; exec sleep 600',
+            process.execPath,
+            server,
+          ],
+          rootless,
         );
-      }
-    });
+        const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+        let address: string | undefined;
+        let serverPid = 0;
+        let serverPort = 0;
+        for await (const line of lines) {
+          const [first, pid, port] = line.split(/\s+/);
+          if (first === 'server') [serverPid, serverPort] = [Number(pid), Number(port)];
+          else address = first;
+          if (address !== undefined && serverPid !== 0) break;
+        }
+        assert.ok(address && alive(serverPid), 'the background server runs');
+        child.kill('SIGTERM');
+        const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+        assert.deepEqual([code, signal], [null, 'SIGTERM'], 'run ends as its command did');
+        lines.close();
+        const survived = alive(serverPid);
+        // Before the test fails: a survivor holds the test's pipe open and would hang it.
+        if (survived) process.kill(serverPid, 'SIGKILL');
+        assert.equal(survived, false, `the background server (pid ${serverPid}) outlived its run`);
+        for (const port of [serverPort, 8080]) {
+          const host = port === 8080 ? address : '127.0.0.1';
+          await assert.rejects(
+            connectTcp(host, port),
+            { code: 'ECONNREFUSED' },
+            `${host}:${port} still answers`,
+          );
+        }
+      },
+    );
   });
 }
 

@@ -178,7 +178,8 @@ async function prepareSandbox(state: RunState, options: RunArguments): Promise<s
   state.dir = await mkdtemp(join(tmpdir(), 'alts-emulator-run-'));
   await writeSandboxFiles(state.dir, host);
   state.logger.log(
-    `run: ${METADATA_NAMES.join(' and ')} resolve to ${host} for ${quote(options.command[0] ?? '')} (${mode} sandbox)`,
+    `run: ${METADATA_NAMES.join(' and ')} resolve to ${host} for ${quote(options.command[0] ?? '')} ` +
+      `(${mode} sandbox)`,
   );
   return sandboxArgv(mode, state.dir, options.command);
 }

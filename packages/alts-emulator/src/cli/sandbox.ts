@@ -151,7 +151,8 @@ export function sandboxMode(): SandboxMode {
 export function checkSandboxSupport(mode: SandboxMode): void {
   if (process.platform !== 'linux') {
     throw new SandboxError(
-      `run needs Linux mount namespaces (this is ${process.platform}); elsewhere point each library at the emulator with its own setting (README "Run any ALTS service locally")`,
+      `run needs Linux mount namespaces (this is ${process.platform}); elsewhere point each library at ` +
+        `the emulator with its own setting (README "Run any ALTS service locally")`,
     );
   }
   // The same steps the setup script takes, down to giving a rootless command its uid back
@@ -172,8 +173,12 @@ export function checkSandboxSupport(mode: SandboxMode): void {
   const why = (probe.stderr.trim().split('\n')[0] ?? '') || `exit ${probe.status ?? probe.signal}`;
   throw new SandboxError(
     mode === 'root'
-      ? `run needs CAP_SYS_ADMIN for private mount and PID namespaces, which is refused here (unshare --mount --pid: ${why}); in a container, grant it (docker run --cap-add SYS_ADMIN)`
-      : `run needs unprivileged user namespaces, which this kernel refuses (unshare --user --mount --pid: ${why}); allow them (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0) or run as root`,
+      ? `run needs CAP_SYS_ADMIN for private mount and PID namespaces, which is refused here (unshare ` +
+          `--mount --pid: ${why}); in a container, grant it (docker run --cap-add SYS_ADMIN)`
+      : `run needs unprivileged user namespaces, which this kernel refuses (unshare --user --mount --pid: ` +
+          `${why}); allow them (sysctl user.max_user_namespaces > 0, ` +
+          'kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0) ' +
+          'or run as root',
   );
 }
 

@@ -78,7 +78,8 @@ function parse(text: string): { serviceAccount: string; identity: LocalIdentity;
   const certified = verifyCertificate(certificate, anchor, 'its certificate');
   if (certified.serviceAccount !== serviceAccount) {
     throw new Error(
-      `its certificate is for ${quote(certified.serviceAccount)}, not ${quote(serviceAccount)} as the bundle says`,
+      `its certificate is for ${quote(certified.serviceAccount)}, not ${quote(serviceAccount)} as the ` +
+        `bundle says`,
     );
   }
   if (!rawPublicKey(certified.identityKey).equals(rawPublicKey(privateKey))) {

@@ -79,27 +79,30 @@ test('init creates one private root, concurrently too; init again keeps it', asy
   assert.ok(again.root.anchor.keyId.equals(inits[0]?.root.anchor.keyId ?? Buffer.alloc(0)));
 });
 
-test('issue writes a private bundle that loads, holding the identity and the root public key only', async () => {
-  const { root, paths } = await issued(SERVER);
-  const [path = ''] = paths;
-  assert.equal((await stat(path)).mode & 0o777, 0o600);
-  const bundle = await loadBundle(path, SERVER.toUpperCase());
-  assert.equal(bundle.identity.serviceAccount, SERVER);
-  assert.ok(bundle.anchor.keyId.equals(root.anchor.keyId));
-  assert.equal(verifyCertificate(bundle.identity.certificate, bundle.anchor).serviceAccount, SERVER);
-  const text = await readFile(path, 'utf8');
-  const rootPem = root.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  assert.ok(!text.includes(rootPem.split('\n')[1] ?? rootPem), 'the root private key is not in the bundle');
-  assert.deepEqual(Object.keys(await readJson(path)).sort(), [
-    'certificate',
-    'format',
-    'identityKey',
-    'rootPublicKey',
-    'serviceAccount',
-  ]);
-  assert.equal(await issueBundle(root, SERVER, path), false, 'an existing bundle is not overwritten');
-  assert.equal(await readFile(path, 'utf8'), text);
-});
+test(
+  'issue writes a private bundle that loads, holding the ' + 'identity and the root public key only',
+  async () => {
+    const { root, paths } = await issued(SERVER);
+    const [path = ''] = paths;
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    const bundle = await loadBundle(path, SERVER.toUpperCase());
+    assert.equal(bundle.identity.serviceAccount, SERVER);
+    assert.ok(bundle.anchor.keyId.equals(root.anchor.keyId));
+    assert.equal(verifyCertificate(bundle.identity.certificate, bundle.anchor).serviceAccount, SERVER);
+    const text = await readFile(path, 'utf8');
+    const rootPem = root.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    assert.ok(!text.includes(rootPem.split('\n')[1] ?? rootPem), 'the root private key is not in the bundle');
+    assert.deepEqual(Object.keys(await readJson(path)).sort(), [
+      'certificate',
+      'format',
+      'identityKey',
+      'rootPublicKey',
+      'serviceAccount',
+    ]);
+    assert.equal(await issueBundle(root, SERVER, path), false, 'an existing bundle is not overwritten');
+    assert.equal(await readFile(path, 'utf8'), text);
+  },
+);
 
 test('issue needs an initialised root', async () => {
   const rootDir = join(await tempDir(), 'root');
@@ -197,61 +200,68 @@ test('a bundle others may read, or that is not yours, is refused like an ssh key
   }
 });
 
-test('an emulator serves from bundles: both of one root, IAM from its state directory; mixed roots refused', async () => {
-  const { dir, paths } = await issued(SERVER, CLIENT);
-  const [server = '', client = ''] = paths;
-  const stateDir = join(dir, 'state');
-  const e = await startEmulator({ bundle: server, clientBundle: client, stateDir });
-  const service = connect(e.address);
-  cleanups.push(
-    () => e.stop(),
-    () => service.close(),
-  );
-  const ok = await relayHandshake(service, service);
-  assert.equal(ok.client.result?.peerIdentity?.serviceAccount, SERVER);
-  assert.equal(ok.server.result?.peerIdentity?.serviceAccount, CLIENT);
-  await disableServiceAccount(stateDir, CLIENT);
-  assert.equal((await relayHandshake(service, service)).client.failure?.code, status.PERMISSION_DENIED);
-  await enableServiceAccount(stateDir, CLIENT);
-
-  const other = await issued(CLIENT);
-  await assert.rejects(
-    startEmulator({ bundle: server, clientBundle: other.paths[0] ?? '', stateDir }),
-    /come from different trust roots/,
-  );
-  await assert.rejects(
-    startEmulator({ bundle: server, serviceAccount: CLIENT, stateDir }),
-    /holds the identity of "server@\S+", not of "client@/,
-  );
-  await assert.rejects(
-    startEmulator({ bundle: server, clientServiceAccount: CLIENT, stateDir }),
-    /the client-side identity "client@\S+" needs a bundle of its own/,
-  );
-});
-
-test('peers whose bundles come from different roots fail the handshake: UNAUTHENTICATED, naming both roots', async () => {
-  const a = await issued(SERVER);
-  const b = await issued(CLIENT);
-  const start = async (bundle: string, dir: string) => {
-    const e = await startEmulator({ bundle, stateDir: join(dir, 'state') });
+test(
+  'an emulator serves from bundles: both of one root, IAM from its state directory; mixed roots ' + 'refused',
+  async () => {
+    const { dir, paths } = await issued(SERVER, CLIENT);
+    const [server = '', client = ''] = paths;
+    const stateDir = join(dir, 'state');
+    const e = await startEmulator({ bundle: server, clientBundle: client, stateDir });
     const service = connect(e.address);
     cleanups.push(
       () => e.stop(),
       () => service.close(),
     );
-    return service;
-  };
-  const serverSide = await start(a.paths[0] ?? '', a.dir);
-  const clientSide = await start(b.paths[0] ?? '', b.dir);
-  const o = await relayHandshake(clientSide, serverSide);
-  assert.equal(o.client.failure?.code, status.UNAUTHENTICATED);
-  assert.match(
-    o.client.failure?.details ?? '',
-    new RegExp(
-      `the peer's certificate was issued by another trust root \\(root key id ${a.root.anchor.keyId.toString('hex')}, ours ${b.root.anchor.keyId.toString('hex')}\\)`,
-    ),
-  );
-});
+    const ok = await relayHandshake(service, service);
+    assert.equal(ok.client.result?.peerIdentity?.serviceAccount, SERVER);
+    assert.equal(ok.server.result?.peerIdentity?.serviceAccount, CLIENT);
+    await disableServiceAccount(stateDir, CLIENT);
+    assert.equal((await relayHandshake(service, service)).client.failure?.code, status.PERMISSION_DENIED);
+    await enableServiceAccount(stateDir, CLIENT);
+
+    const other = await issued(CLIENT);
+    await assert.rejects(
+      startEmulator({ bundle: server, clientBundle: other.paths[0] ?? '', stateDir }),
+      /come from different trust roots/,
+    );
+    await assert.rejects(
+      startEmulator({ bundle: server, serviceAccount: CLIENT, stateDir }),
+      /holds the identity of "server@\S+", not of "client@/,
+    );
+    await assert.rejects(
+      startEmulator({ bundle: server, clientServiceAccount: CLIENT, stateDir }),
+      /the client-side identity "client@\S+" needs a bundle of its own/,
+    );
+  },
+);
+
+test(
+  'peers whose bundles come from different roots fail the handshake: UNAUTHENTICATED, naming both ' + 'roots',
+  async () => {
+    const a = await issued(SERVER);
+    const b = await issued(CLIENT);
+    const start = async (bundle: string, dir: string) => {
+      const e = await startEmulator({ bundle, stateDir: join(dir, 'state') });
+      const service = connect(e.address);
+      cleanups.push(
+        () => e.stop(),
+        () => service.close(),
+      );
+      return service;
+    };
+    const serverSide = await start(a.paths[0] ?? '', a.dir);
+    const clientSide = await start(b.paths[0] ?? '', b.dir);
+    const o = await relayHandshake(clientSide, serverSide);
+    assert.equal(o.client.failure?.code, status.UNAUTHENTICATED);
+    assert.match(
+      o.client.failure?.details ?? '',
+      new RegExp(
+        `the peer's certificate was issued by another trust root \\(root key id ` +
+          `${a.root.anchor.keyId.toString('hex')}, ours ${b.root.anchor.keyId.toString('hex')}\\)`,
+      ),
+    );
+  },
+);
 
 test('IAM: disable and enable are idempotent; a corrupt file fails closed', async () => {
   const dir = join(await tempDir(), 'nested', 'state');

@@ -130,7 +130,8 @@ export class Exchange {
       phase: 'server-awaits-init',
       server: new ServerHandshake(local, this.#config.anchor, offer),
     };
-    // C-core starts with empty in_bytes, grpc-go and java with the client's first bytes (docs/protocol.md §3.3).
+    // C-core starts with empty in_bytes, grpc-go and java with the client's first bytes
+    // (docs/protocol.md §3.3).
     return this.#receive(start.inBytes);
   }
 

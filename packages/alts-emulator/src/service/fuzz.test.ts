@@ -338,7 +338,7 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
     return { out: Buffer.concat(outs), ...(last ? { last } : {}), sent, lastLength, pieces: count };
   }
 
-  test(`in-process sessions: random starts, altered and split flights, stray requests (seed ${SEED})`, async (t) => {
+  test(`in-process: random starts, altered and split flights, stray requests (seed ${SEED})`, async (t) => {
     t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} session cases=${SESSION_RUNS}`);
     let cases = 0;
     let completed = 0;
@@ -481,116 +481,120 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
     assert.deepEqual(escapes.escaped, []);
   });
 
-  test(`over the wire: garbage protobuf, random requests and half-closes against a running emulator (seed ${SEED})`, async (t) => {
-    t.diagnostic(`FUZZ_SEED=${SEED} wire cases=${WIRE_RUNS}`);
-    const emulator = await startEmulator({
-      serviceAccount: SERVER_SA,
-      clientServiceAccount: CLIENT_SA,
-      stateDir,
-      idleTimeoutMs: WIRE_IDLE_MS,
-    });
-    const RawClient = makeGenericClientConstructor(rawHandshakerService, 'RawHandshaker');
-    const client = new RawClient(emulator.address, credentials.createInsecure()) as unknown as {
-      doHandshake(options: { deadline: number }): ClientDuplexStream<Buffer, Buffer>;
-      close(): void;
-    };
-    const validStart = Buffer.from(
-      HandshakerReq.encode(
-        HandshakerReq.fromPartial({
-          clientStart: {
-            handshakeSecurityProtocol: HandshakeProtocol.ALTS,
-            applicationProtocols: ['grpc'],
-            recordProtocols: [REKEY],
-            rpcVersions: VERSIONS,
-          },
-        }),
-      ).finish(),
-    );
-    /** Sends messages on one stream; resolves with the responses and the final status. */
-    const exchange = (messages: readonly Buffer[], halfClose: boolean) =>
-      new Promise<{ responses: Buffer[]; status: StatusObject }>((resolve) => {
-        const call = client.doHandshake({ deadline: Date.now() + WIRE_DEADLINE_MS });
-        const responses: Buffer[] = [];
-        call.on('data', (b: Buffer) => responses.push(b));
-        call.on('error', () => undefined);
-        call.on('status', (status: StatusObject) => resolve({ responses, status }));
-        for (const m of messages) call.write(m);
-        if (halfClose) call.end();
-        else setTimeout(() => call.end(), 10);
+  test(
+    `over the wire: garbage protobuf, random requests and half-closes against a running emulator (seed ` +
+      `${SEED})`,
+    async (t) => {
+      t.diagnostic(`FUZZ_SEED=${SEED} wire cases=${WIRE_RUNS}`);
+      const emulator = await startEmulator({
+        serviceAccount: SERVER_SA,
+        clientServiceAccount: CLIENT_SA,
+        stateDir,
+        idleTimeoutMs: WIRE_IDLE_MS,
       });
-    const sanity = async () => {
-      const { responses, status } = await exchange([validStart], true);
-      const resp = responses[0];
-      assert.ok(
-        resp !== undefined && resp.length > 0,
-        `no answer to a valid client_start (status ${status.code})`,
+      const RawClient = makeGenericClientConstructor(rawHandshakerService, 'RawHandshaker');
+      const client = new RawClient(emulator.address, credentials.createInsecure()) as unknown as {
+        doHandshake(options: { deadline: number }): ClientDuplexStream<Buffer, Buffer>;
+        close(): void;
+      };
+      const validStart = Buffer.from(
+        HandshakerReq.encode(
+          HandshakerReq.fromPartial({
+            clientStart: {
+              handshakeSecurityProtocol: HandshakeProtocol.ALTS,
+              applicationProtocols: ['grpc'],
+              recordProtocols: [REKEY],
+              rpcVersions: VERSIONS,
+            },
+          }),
+        ).finish(),
       );
-    };
-    let cases = 0;
-    let deadlineRaces = 0;
-    try {
-      await sanity();
-      await fc.assert(
-        fc.asyncProperty(
-          fc.array(
-            fc.oneof(
-              fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b)),
-              fc.constant(validStart),
-              fc.tuple(fc.nat(validStart.length - 1), fc.integer({ min: 0, max: 7 })).map(([at, bit]) => {
-                const b = Buffer.from(validStart);
-                b[at] = (b[at] as number) ^ (1 << bit);
-                return b;
-              }),
-              fc
-                .uint8Array({ maxLength: 200 })
-                .map((b) =>
-                  Buffer.from(
-                    HandshakerReq.encode(
-                      HandshakerReq.fromPartial({ next: { inBytes: Buffer.from(b) } }),
-                    ).finish(),
+      /** Sends messages on one stream; resolves with the responses and the final status. */
+      const exchange = (messages: readonly Buffer[], halfClose: boolean) =>
+        new Promise<{ responses: Buffer[]; status: StatusObject }>((resolve) => {
+          const call = client.doHandshake({ deadline: Date.now() + WIRE_DEADLINE_MS });
+          const responses: Buffer[] = [];
+          call.on('data', (b: Buffer) => responses.push(b));
+          call.on('error', () => undefined);
+          call.on('status', (status: StatusObject) => resolve({ responses, status }));
+          for (const m of messages) call.write(m);
+          if (halfClose) call.end();
+          else setTimeout(() => call.end(), 10);
+        });
+      const sanity = async () => {
+        const { responses, status } = await exchange([validStart], true);
+        const resp = responses[0];
+        assert.ok(
+          resp !== undefined && resp.length > 0,
+          `no answer to a valid client_start (status ${status.code})`,
+        );
+      };
+      let cases = 0;
+      let deadlineRaces = 0;
+      try {
+        await sanity();
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(
+              fc.oneof(
+                fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b)),
+                fc.constant(validStart),
+                fc.tuple(fc.nat(validStart.length - 1), fc.integer({ min: 0, max: 7 })).map(([at, bit]) => {
+                  const b = Buffer.from(validStart);
+                  b[at] = (b[at] as number) ^ (1 << bit);
+                  return b;
+                }),
+                fc
+                  .uint8Array({ maxLength: 200 })
+                  .map((b) =>
+                    Buffer.from(
+                      HandshakerReq.encode(
+                        HandshakerReq.fromPartial({ next: { inBytes: Buffer.from(b) } }),
+                      ).finish(),
+                    ),
                   ),
-                ),
+              ),
+              { minLength: 1, maxLength: 4 },
             ),
-            { minLength: 1, maxLength: 4 },
+            fc.boolean(),
+            async (messages, halfClose) => {
+              cases++;
+              const outcome = await within(
+                exchange(messages, halfClose),
+                WIRE_DEADLINE_MS + 2_000,
+                'the stream ending with a status',
+              );
+              // Strict lock-step: never more responses than requests (an idle or half-closed stream
+              // ends with a status only; the fuzzer first found an unrequested CANCELLED response).
+              assert.ok(outcome.responses.length <= messages.length, 'more responses than requests');
+              if (outcome.status.code === status.DEADLINE_EXCEEDED) {
+                // Known grpc-js race (reported): when the handler fails the call (emit 'error') while
+                // grpc-js is rejecting a later undecodable message, neither status is ever sent and
+                // the stream waits for the client's deadline (~1 in 20 for [start, start, garbage]).
+                // Nothing else may leave a stream to the deadline.
+                const undecodableAfterFirst = messages.slice(1).some((m) => {
+                  try {
+                    HandshakerReq.decode(m);
+                    return false;
+                  } catch {
+                    return true;
+                  }
+                });
+                assert.ok(undecodableAfterFirst, 'the stream only ended by the client deadline');
+                deadlineRaces++;
+              }
+            },
           ),
-          fc.boolean(),
-          async (messages, halfClose) => {
-            cases++;
-            const outcome = await within(
-              exchange(messages, halfClose),
-              WIRE_DEADLINE_MS + 2_000,
-              'the stream ending with a status',
-            );
-            // Strict lock-step: never more responses than requests (an idle or half-closed stream
-            // ends with a status only; the fuzzer first found an unrequested CANCELLED response).
-            assert.ok(outcome.responses.length <= messages.length, 'more responses than requests');
-            if (outcome.status.code === status.DEADLINE_EXCEEDED) {
-              // Known grpc-js race (reported): when the handler fails the call (emit 'error') while
-              // grpc-js is rejecting a later undecodable message, neither status is ever sent and
-              // the stream waits for the client's deadline (~1 in 20 for [start, start, garbage]).
-              // Nothing else may leave a stream to the deadline.
-              const undecodableAfterFirst = messages.slice(1).some((m) => {
-                try {
-                  HandshakerReq.decode(m);
-                  return false;
-                } catch {
-                  return true;
-                }
-              });
-              assert.ok(undecodableAfterFirst, 'the stream only ended by the client deadline');
-              deadlineRaces++;
-            }
-          },
-        ),
-        { seed: SEED, numRuns: WIRE_RUNS, endOnFailure: true, includeErrorInReport: true },
-      );
-      await sanity();
-    } finally {
-      client.close();
-      await emulator.stop();
-    }
-    report('wire', cases);
-    t.diagnostic(`wire cases=${cases}, grpc-js deadline races=${deadlineRaces}`);
-    assert.deepEqual(escapes.escaped, []);
-  });
+          { seed: SEED, numRuns: WIRE_RUNS, endOnFailure: true, includeErrorInReport: true },
+        );
+        await sanity();
+      } finally {
+        client.close();
+        await emulator.stop();
+      }
+      report('wire', cases);
+      t.diagnostic(`wire cases=${cases}, grpc-js deadline races=${deadlineRaces}`);
+      assert.deepEqual(escapes.escaped, []);
+    },
+  );
 });

@@ -131,7 +131,7 @@ describe('successful handshakes', () => {
   });
 
   for (const serverStyle of ['empty', 'bytes'] as const) {
-    test(`server_start with ${serverStyle} in_bytes, every message split into 1-byte next calls`, async () => {
+    test(`server_start with ${serverStyle} in_bytes, each message split into 1-byte next calls`, async () => {
       assertSuccess(await relayHandshake(one, one, { serverStyle }));
       assertSuccess(await relayHandshake(clientVm, serverVm, { serverStyle, chunkSize: 1 }));
     });

@@ -118,15 +118,16 @@ class HandshakeStream {
     this.#logOutcome(
       `ok peer=${quote(step.result.peerIdentity?.serviceAccount ?? '')} record=${step.result.recordProtocol}`,
     );
-    // End with OK at once: C-core waits for the status before finishing its handshake (docs/protocol.md §3.9).
+    // End with OK at once: C-core waits for the status before finishing its handshake
+    // (docs/protocol.md §3.9).
     this.#call.end();
   }
 
   /**
    * Ends the RPC with the failure's status. `answering` is true when a request is waiting: it
-   * gets a response carrying the status first (docs/protocol.md §6.4); an idle timeout or a half-close has no
-   * request to answer, and an unasked-for response would break clients (java: "Received an
-   * unexpected response").
+   * gets a response carrying the status first (docs/protocol.md §6.4); an idle timeout or a
+   * half-close has no request to answer, and an unasked-for response would break clients (java:
+   * "Received an unexpected response").
    */
   #fail(error: unknown, answering: boolean): void {
     const failure = asHandshakeError(error);

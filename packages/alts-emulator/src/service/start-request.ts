@@ -13,7 +13,10 @@ import { invalid } from '../protocol/errors.js';
 import type { Offer } from '../protocol/handshake.js';
 import { MAX_PROTOCOL_NAME_BYTES, MAX_PROTOCOLS } from '../protocol/wire.js';
 
-/** The one record protocol this emulator speaks (the only one gRPC libraries request, docs/protocol.md §3.1). */
+/**
+ * The one record protocol this emulator speaks,
+ * the only one gRPC libraries request (docs/protocol.md §3.1).
+ */
 const RECORD_PROTOCOL = 'ALTSRP_GCM_AES128_REKEY';
 
 function checkProtocolList(field: string, values: readonly string[]): void {
@@ -29,7 +32,8 @@ function checkRecordProtocols(field: string, values: readonly string[]): void {
   checkProtocolList(field, values);
   if (!values.includes(RECORD_PROTOCOL)) {
     throw invalid(
-      `${field} ${quoteList(values)} has no supported record protocol: this handshaker supports only ${RECORD_PROTOCOL}`,
+      `${field} ${quoteList(values)} has no supported record protocol: this handshaker supports only ` +
+        `${RECORD_PROTOCOL}`,
     );
   }
 }
@@ -64,7 +68,8 @@ function offerOf(
 export function clientOffer(start: StartClientHandshakeReq): Offer {
   if (start.handshakeSecurityProtocol !== HandshakeProtocol.ALTS) {
     throw invalid(
-      `client_start.handshake_security_protocol must be ALTS (${HandshakeProtocol.ALTS}), got ${start.handshakeSecurityProtocol}`,
+      `client_start.handshake_security_protocol must be ALTS (${HandshakeProtocol.ALTS}), got ` +
+        `${start.handshakeSecurityProtocol}`,
     );
   }
   checkProtocolList('client_start.application_protocols', start.applicationProtocols);

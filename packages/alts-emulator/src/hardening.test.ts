@@ -493,8 +493,8 @@ describe('HARDENING 35: one identity rule, ASCII letters fold and nothing else',
   });
 
   test(
-    'no certificate is issued or accepted, and no IAM entry written, for an account outside visible ' +
-      'ASCII',
+    'no certificate is issued or accepted, and no IAM entry written, ' +
+      'for an account outside visible ASCII',
     async () => {
       const dir = await stateDir();
       for (const sa of LOOK_ALIKES) {

@@ -248,7 +248,7 @@ async function disableOrEnable(command: 'disable' | 'enable', values: Values, sa
     changed
       ? `${command}d ${quote(sa)} in ${stateDir}`
       : `${quote(sa)} was ${command === 'disable' ? 'already disabled' : 'not disabled'} in ${stateDir}: ` +
-          `nothing changed`,
+          'nothing changed',
   );
 }
 

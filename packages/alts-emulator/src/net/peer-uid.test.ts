@@ -25,8 +25,8 @@ test(
 );
 
 test(
-  'HARDENING 46: parseTcpLine reads IPv6 sockets; an IPv4-mapped peer is the same endpoint as its IPv4 ' +
-    'spelling',
+  'HARDENING 46: parseTcpLine reads IPv6 sockets; ' +
+    'an IPv4-mapped peer is the same endpoint as its IPv4 spelling',
   () => {
     const mapped =
       '   2: 0000000000000000FFFF00000100007F:D431 0000000000000000FFFF00000200007F:1F90 01 ' +
@@ -62,9 +62,7 @@ test('HARDENING 46: parseTcpLine refuses the header and malformed lines', () => 
   }
 });
 
-test('HARDENING 46: on this machine peerUid finds our own uid on a loopback connection (run checks this ' +
-  'first)', {
-  skip: process.platform !== 'linux' && 'Linux only',
-}, async () => {
+test('HARDENING 46: on this machine peerUid finds our own uid on a loopback connection ' +
+  '(run checks this first)', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
   assert.equal(await peerUidWorks(), true);
 });

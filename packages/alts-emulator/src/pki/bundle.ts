@@ -79,7 +79,7 @@ function parse(text: string): { serviceAccount: string; identity: LocalIdentity;
   if (certified.serviceAccount !== serviceAccount) {
     throw new Error(
       `its certificate is for ${quote(certified.serviceAccount)}, not ${quote(serviceAccount)} as the ` +
-        `bundle says`,
+        'bundle says',
     );
   }
   if (!rawPublicKey(certified.identityKey).equals(rawPublicKey(privateKey))) {

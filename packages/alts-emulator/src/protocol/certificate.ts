@@ -16,9 +16,8 @@ const CERTIFICATE_LABEL = Buffer.from('alts-emulator v1 identity certificate\0',
 /**
  * Certificates remembered as verified, per trust anchor. A handshake verifies its peer's
  * certificate, and peers present the same one every time: a hit skips the Ed25519 verify and
- * the key import (~135 µs here, twice per handshake pair). 1 024 covers every identity of a
- * large test fleet in at most 1 024 × (MAX_CERTIFICATE_BYTES, 1.1 KiB, + a KeyObject): under
- * 2 MiB per anchor.
+ * the key import (docs/performance.md). 1 024 covers every identity of a large test fleet in at
+ * most 1 024 × (MAX_CERTIFICATE_BYTES, 1.1 KiB, + a KeyObject): under 2 MiB per anchor.
  */
 export const MAX_VERIFIED_CERTIFICATES = 1024;
 

@@ -482,8 +482,8 @@ describe('HARDENING 30: emulator fuzzing with malformed requests and peer messag
   });
 
   test(
-    `over the wire: garbage protobuf, random requests and half-closes against a running emulator (seed ` +
-      `${SEED})`,
+    'over the wire: garbage protobuf, random requests and half-closes against a running emulator ' +
+      `(seed ${SEED})`,
     async (t) => {
       t.diagnostic(`FUZZ_SEED=${SEED} wire cases=${WIRE_RUNS}`);
       const emulator = await startEmulator({

@@ -1,6 +1,6 @@
 // Command-line options shared by the commands that start an emulator (`serve`, and `run`, which
 // starts one for the command it runs): which identity it speaks for, from which bundle or state
-// directory. cli.ts parses with these and dispatches.
+// directory.
 import type { EmulatorOptions } from '../emulator.js';
 import { defaultStateDir } from '../state/state-dir.js';
 

@@ -1,6 +1,6 @@
 // The five peer-to-peer handshake messages (README.md "Message formats"): their fields, and
 // their encoding into framed messages and decoding from message bodies. Pure functions over
-// buffers; wire.ts has the framing and field codec, handshake.ts the order they come in.
+// buffers.
 import type { RpcProtocolVersions } from '@grpc-alts/handshaker-proto';
 import { MAX_CERTIFICATE_BYTES } from './certificate.js';
 import { MAC_BYTES } from './key-schedule.js';

@@ -264,8 +264,8 @@ describe('HARDENING 34: the trust root comes only from a private state directory
   });
 
   test(
-    'HARDENING 34: a shared directory (/tmp-like, sticky or world-writable) gets a private one ' +
-      'advised, never a chmod',
+    'HARDENING 34: a shared directory (/tmp-like, sticky or world-writable) ' +
+      'gets a private one advised, never a chmod',
     async () => {
       for (const mode of [0o1777, 0o757, 0o777]) {
         const dir = await stateDir();

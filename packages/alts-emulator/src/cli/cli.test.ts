@@ -52,7 +52,7 @@ test('serve: READY line on stdout, handshakes, logs on stderr, exit 0 on SIGTERM
 });
 
 test(
-  'init, issue and serve --bundle: two "VMs" from one ' + 'root handshake; issue never overwrites',
+  'init, issue and serve --bundle: ' + 'two "VMs" from one root handshake; issue never overwrites',
   async () => {
     const dir = await stateDir();
     const rootDir = join(dir, 'root');

@@ -136,8 +136,8 @@ for (const rootless of [false, true]) {
   const skipRootless = rootless && !isRoot && 'not root: the run above already was the rootless path';
   describe(`alts-emulator run, ${label}`, { skip: skip || skipRootless }, () => {
     it(
-      'the command sees a Compute Engine VM and metadata.google.internal(.) on its own loopback; its ' +
-        'stdin, stdout and exit status are its own',
+      'the command sees a Compute Engine VM and metadata.google.internal(.) on its own loopback; ' +
+        'its stdin, stdout and exit status are its own',
       async () => {
         const { child, scratch } = await startRun(
           [
@@ -177,8 +177,8 @@ for (const rootless of [false, true]) {
     );
 
     it(
-      'HARDENING 46: the emulator at that address handshakes as the chosen account for the command; a ' +
-        'process of another uid is refused',
+      'HARDENING 46: the emulator at that address handshakes as the chosen account for the command; ' +
+        'a process of another uid is refused',
       async () => {
         const { child } = await startRun(
           [
@@ -242,7 +242,7 @@ for (const rootless of [false, true]) {
     });
 
     it(
-      'HARDENING 44: a launcher killed by SIGTERM leaves no ' + 'process behind, and its emulator is stopped',
+      'HARDENING 44: a launcher killed by SIGTERM leaves no process behind, ' + 'and its emulator is stopped',
       async () => {
         // As `npx server` or `go run`: the launcher starts the real server and waits; SIGTERM ends
         // only the launcher. The server listens and prints its pid as the host sees it.

@@ -11,7 +11,7 @@ const TCP_LE =
   '000000006d2902a7 20 4 30 10 -1';
 
 test(
-  'HARDENING 46: parseTcpLine reads both endpoints and the ' + 'owner of an IPv4 socket, in host byte order',
+  'HARDENING 46: parseTcpLine reads both endpoints and the owner of an IPv4 socket, ' + 'in host byte order',
   () => {
     assert.deepEqual(parseTcpLine(TCP_LE, true), {
       local: endpoint('127.0.0.1', 43403),

@@ -80,7 +80,7 @@ test('init creates one private root, concurrently too; init again keeps it', asy
 });
 
 test(
-  'issue writes a private bundle that loads, holding the ' + 'identity and the root public key only',
+  'issue writes a private bundle that loads, ' + 'holding the identity and the root public key only',
   async () => {
     const { root, paths } = await issued(SERVER);
     const [path = ''] = paths;
@@ -201,7 +201,7 @@ test('a bundle others may read, or that is not yours, is refused like an ssh key
 });
 
 test(
-  'an emulator serves from bundles: both of one root, IAM from its state directory; mixed roots ' + 'refused',
+  'an emulator serves from bundles: both of one root, ' + 'IAM from its state directory; mixed roots refused',
   async () => {
     const { dir, paths } = await issued(SERVER, CLIENT);
     const [server = '', client = ''] = paths;
@@ -236,7 +236,7 @@ test(
 );
 
 test(
-  'peers whose bundles come from different roots fail the handshake: UNAUTHENTICATED, naming both ' + 'roots',
+  'peers whose bundles come from different roots fail the handshake: ' + 'UNAUTHENTICATED, naming both roots',
   async () => {
     const a = await issued(SERVER);
     const b = await issued(CLIENT);

@@ -51,6 +51,24 @@ test('serve: READY line on stdout, handshakes, logs on stderr, exit 0 on SIGTERM
   assert.match(stderr, /SIGTERM: stopping/);
 });
 
+/** `serve --bundle` as a "VM": a client of it once READY, and a stop that returns its output. */
+async function serveBundle(bundle: string, stateDir: string) {
+  const child = spawnCli(['serve', '--listen', '127.0.0.1:0', '--bundle', bundle, '--state-dir', stateDir]);
+  const done = collect(child);
+  const [first] = (await once(child.stdout as NonNullable<typeof child.stdout>, 'data')) as [Buffer];
+  const address = /^READY (\S+)\n$/.exec(first.toString())?.[1];
+  assert.ok(address, first.toString());
+  const service = connect(address);
+  return {
+    service,
+    stop: async () => {
+      service.close();
+      child.kill('SIGTERM');
+      return done;
+    },
+  };
+}
+
 test(
   'init, issue and serve --bundle: ' + 'two "VMs" from one root handshake; issue never overwrites',
   async () => {
@@ -87,30 +105,7 @@ test(
       noRoot.stderr,
     );
 
-    const vm = async (name: string) => {
-      const child = spawnCli([
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--bundle',
-        bundle(name),
-        '--state-dir',
-        join(dir, name, 'state'),
-      ]);
-      const done = collect(child);
-      const [first] = (await once(child.stdout as NonNullable<typeof child.stdout>, 'data')) as [Buffer];
-      const address = /^READY (\S+)\n$/.exec(first.toString())?.[1];
-      assert.ok(address, first.toString());
-      const service = connect(address);
-      return {
-        service,
-        stop: async () => {
-          service.close();
-          child.kill('SIGTERM');
-          return done;
-        },
-      };
-    };
+    const vm = (name: string) => serveBundle(bundle(name), join(dir, name, 'state'));
     const [server, client] = [await vm('server-vm'), await vm('client-vm')];
     const outcome = await relayHandshake(client.service, server.service);
     assert.equal(outcome.client.result?.peerIdentity?.serviceAccount, SA);

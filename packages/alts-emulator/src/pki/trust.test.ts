@@ -113,14 +113,13 @@ test('issue needs an initialised root', async () => {
   assert.equal(existsSync(rootDir), false, 'a missing root directory is not created');
 });
 
-test('a forged or mismatched bundle is refused at load time, naming the reason', async () => {
-  const { paths } = await issued(SERVER, CLIENT);
-  const [server = '', client = ''] = paths;
-  const other = await issued(SERVER);
-  const foreign = await readJson(other.paths[0] ?? '');
-  const clientJson = await readJson(client);
+/** Ways to spoil a bundle, each with the reason loading it must give. */
+function bundleForgeries(
+  foreign: BundleJson,
+  clientJson: BundleJson,
+): Array<[string, (b: BundleJson) => void, RegExp]> {
   const stranger = generateKeyPairSync('ed25519');
-  const cases: Array<[string, (b: BundleJson) => void, RegExp]> = [
+  return [
     [
       "another root's certificate",
       (b) => {
@@ -175,6 +174,15 @@ test('a forged or mismatched bundle is refused at load time, naming the reason',
       /its identityKey is missing/,
     ],
   ];
+}
+
+test('a forged or mismatched bundle is refused at load time, naming the reason', async () => {
+  const { paths } = await issued(SERVER, CLIENT);
+  const [server = '', client = ''] = paths;
+  const other = await issued(SERVER);
+  const foreign = await readJson(other.paths[0] ?? '');
+  const clientJson = await readJson(client);
+  const cases = bundleForgeries(foreign, clientJson);
   for (const [name, change, reason] of cases) assert.match(await refusalOf(server, change), reason, name);
   await writeFile(`${server}.text`, 'not json', { mode: 0o600 });
   await assert.rejects(loadBundle(`${server}.text`), /refusing identity bundle .*: it is not JSON/);

@@ -16,7 +16,10 @@ export interface MessageFnsLike {
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** docs/protocol.md §2.2–§2.4, transcribed: message → field → "number type" (oneof members carry "oneof <name>"). */
+/**
+ * docs/protocol.md §2.2–§2.4, transcribed: message → field → "number type" (oneof members carry
+ * "oneof <name>").
+ */
 const EXPECTED_MESSAGES: Record<string, Record<string, string>> = {
   RpcProtocolVersions: {
     max_rpc_version: '1 RpcProtocolVersions.Version',

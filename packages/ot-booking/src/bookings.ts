@@ -100,7 +100,8 @@ export function validateBookingRequest(request: BookingRequest): string | undefi
 
 /**
  * One served call, for the server's log: who asked for what, never the patient's condition. The IDs
- * are as requested, valid or not, so every field comes escaped and bounded (`quoteUntrusted` of `@grpc-alts/alts`).
+ * are as requested, valid or not, so every field comes escaped and bounded (`quoteUntrusted` of
+ * `@grpc-alts/alts`).
  */
 export interface BookingLookup {
   /** The caller's service account (from its ALTS context). */

@@ -23,8 +23,8 @@ export function escapeLogField(text: string, max = MAX_LOG_FIELD_CHARS): string 
 
 /**
  * Template tag for a log line: the literal parts as written, every interpolated value through
- * `escapeLogField`, i.e. `quoteUntrusted` (an array's elements one by one, joined with ", "), so no caller can
- * forget a field.
+ * `escapeLogField`, i.e. `quoteUntrusted` (an array's elements one by one, joined with ", "), so
+ * no caller can forget a field.
  */
 export function logLine(literals: TemplateStringsArray, ...fields: readonly unknown[]): string {
   let line = literals[0] ?? '';

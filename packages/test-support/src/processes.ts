@@ -15,7 +15,7 @@ export const PROGRAMS = {
   demo: join(root, 'apps/demo/dist/main.js'),
 } as const;
 
-/** How long a child may take to say it is ready: a foreign peer through `alts-emulator run` on a loaded machine. */
+/** How long a child may take to say it is ready: a foreign peer under `alts-emulator run`, loaded machine. */
 const READY_TIMEOUT_MS = 20_000;
 /** How long a child may take to exit after SIGTERM before it is killed. */
 const STOP_TIMEOUT_MS = 5_000;
@@ -27,7 +27,7 @@ const MAX_CAPTURED_STDERR_CHARS = 1024 * 1024;
 const RUN_TIMEOUT_MS = 20_000;
 /** Default bound on one request to a worker. */
 const REQUEST_TIMEOUT_MS = 60_000;
-/** Bound on the probe of `alts-emulator run`: node's start-up and an emulator's, on a loaded 2-core machine. */
+/** Bound on the probe of `alts-emulator run`: node's start-up and an emulator's, loaded 2-core machine. */
 const RUN_PROBE_TIMEOUT_MS = 60_000;
 
 const children = new Set<ChildProcess>();
@@ -351,5 +351,6 @@ export function runUnavailable(emulator: string, stateDir: string, account: stri
   ];
   const r = spawnSync(file, args, { encoding: 'utf8', timeout: RUN_PROBE_TIMEOUT_MS });
   if (r.status === 0) return undefined;
-  return `alts-emulator run cannot make its sandbox here: ${(r.stderr || String(r.error)).trim().split('\n').at(-1)}`;
+  const reason = (r.stderr || String(r.error)).trim().split('\n').at(-1);
+  return `alts-emulator run cannot make its sandbox here: ${reason}`;
 }

@@ -103,7 +103,7 @@ describe('listenHealthCheck: grpc.health.v1 Check alone on a plaintext port', ()
     }
   });
 
-  it(`closes connections past ${HEALTH_MAX_CONNECTIONS} at accept, and serves again once they go`, async () => {
+  it(`closes connections past ${HEALTH_MAX_CONNECTIONS} at accept, serves again once they go`, async () => {
     const own = await listenHealthCheck(health, '127.0.0.1:0');
     const open = (): Promise<Socket> => {
       const socket = connect(own.port, '127.0.0.1');

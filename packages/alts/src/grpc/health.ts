@@ -82,7 +82,8 @@ export async function listenHealthCheck(health: HealthService, address: string):
       if (check?.path !== '/grpc.health.v1.Health/Check' || handler === undefined) {
         throw new AltsError(
           'INVALID_ARGUMENT',
-          'listenHealthCheck serves only grpc.health.v1.Health/Check: pass a grpc-health-check HealthImplementation',
+          'listenHealthCheck serves only grpc.health.v1.Health/Check: ' +
+            'pass a grpc-health-check HealthImplementation',
         );
       }
       server.addService({ Check: check }, { check: handler });

@@ -150,13 +150,16 @@ describe('ot-booking-server --health-port: grpc.health.v1 for load balancers tha
     assert.deepEqual(reply, { status: 'SERVING' });
   });
 
-  it('refuses a bad --health-port with exit 2, and a busy one with exit 1 naming the flag', async () => {
+  it('refuses a bad --health-port or --port’s own with exit 2, a busy one with exit 1 naming the flag', async () => {
     const bad = await run(PROGRAMS.server, ['--health-port', '65536', CLIENT_SA]);
     assert.equal(bad.code, 2);
     assert.equal(
       bad.stderr,
       "ot-booking-server: --health-port must be 0-65535, got 65536\nRun 'ot-booking-server --help' for usage.",
     );
+    const same = await run(PROGRAMS.server, ['--port', '8443', '--health-port', '8443', CLIENT_SA]);
+    assert.equal(same.code, 2);
+    assert.match(same.stderr, /^ot-booking-server: --health-port must differ from --port \(8443\)/);
     const port = serverVm.address.split(':')[1] ?? '';
     const args = [
       '--host',

@@ -109,6 +109,8 @@ async function main(): Promise<void> {
   const port = parsePort('--port', values.port);
   const healthFlag = values['health-port'];
   const healthPort = healthFlag === undefined ? undefined : parsePort('--health-port', healthFlag);
+  if (healthPort !== undefined && healthPort !== 0 && healthPort === port)
+    usageError(PROGRAM, `--health-port must differ from --port (${port}): the booking port speaks only ALTS`);
 
   const bookings = await loadBookings(values.bookings);
   const service = createBookingService(

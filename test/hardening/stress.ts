@@ -87,7 +87,7 @@ const share = { record: 0.6, handshake: 0.1, emulator: 0.3 };
 const fuzzFiles: Array<[string, number]> = [
   ['packages/alts/dist/record/fuzz.test.js', Math.ceil(fuzzCases * share.record)],
   ['packages/alts/dist/handshake/fuzz.test.js', Math.ceil(fuzzCases * share.handshake)],
-  ['packages/alts-emulator/dist/fuzz.test.js', Math.ceil(fuzzCases * share.emulator)],
+  ['packages/alts-emulator/dist/service/fuzz.test.js', Math.ceil(fuzzCases * share.emulator)],
 ];
 say(`fuzzing: ${fuzzFiles.map(([f, n]) => `${f} ${n}`).join(', ')}`);
 const fuzzCodes = await Promise.all(

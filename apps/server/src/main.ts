@@ -1,5 +1,4 @@
-// ot-booking-server: the OT booking back end over ALTS (the Java sample's AltsOtBookingServer).
-// Run through bin/ot-booking-server.js.
+// ot-booking-server, the OT booking back end over ALTS (grpc-java's AltsOtBookingServer); bin/ runs it.
 import { fileURLToPath } from 'node:url';
 import { type AltsServer, createHandshakeFailureLog, waitForHandshaker } from '@grpc-alts/alts';
 import {
@@ -77,9 +76,8 @@ async function checkHandshaker(address: string): Promise<void> {
 
 function parsePort(flag: string, value: string): number {
   const port = Number(value);
-  return /^\d{1,5}$/.test(value) && port <= 65_535
-    ? port
-    : usageError(PROGRAM, `${flag} must be 0-65535, got ${value}`);
+  if (/^\d{1,5}$/.test(value) && port <= 65_535) return port;
+  return usageError(PROGRAM, `${flag} must be 0-65535, got ${value}`);
 }
 
 /** Listens with `bind`, or exits naming a busy port, how to find who holds it, and `flag`. */
@@ -107,11 +105,10 @@ async function main(): Promise<void> {
   });
   if (positionals.length === 0) usageError(PROGRAM, 'at least one client service account is required');
   const port = parsePort('--port', values.port);
-  const healthFlag = values['health-port'];
-  const healthPort = healthFlag === undefined ? undefined : parsePort('--health-port', healthFlag);
+  const flag = values['health-port'];
+  const healthPort = flag === undefined ? undefined : parsePort('--health-port', flag);
   if (healthPort !== undefined && healthPort !== 0 && healthPort === port)
     usageError(PROGRAM, `--health-port must differ from --port (${port}): the booking port speaks only ALTS`);
-
   const bookings = await loadBookings(values.bookings);
   const service = createBookingService(
     bookings,
@@ -140,8 +137,7 @@ async function main(): Promise<void> {
     void server.tryShutdown(() => clearTimeout(timer)).then(() => health.close());
   };
   // Before READY: whoever reads it may signal at once, and a signal that beats the handlers kills.
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
   health.serving();
   log`serving ${bookings.size} bookings on ${host}:${bound} to ${positionals}`;
   process.stdout.write(`READY ${host}:${bound}\n`);

@@ -6,11 +6,19 @@ export const X25519_KEY_BYTES = 32;
 export const ED25519_KEY_BYTES = 32;
 export const ED25519_SIGNATURE_BYTES = 64;
 
-/** The raw 32-byte form of an X25519 or Ed25519 public (or private → its public) key. */
+/** RFC 8410: an X25519 or Ed25519 SubjectPublicKeyInfo is a 12-byte DER header, then the 32-byte key. */
+const OKP_SPKI_HEADER_BYTES = 12;
+
+/**
+ * The raw 32-byte form of an X25519 or Ed25519 public (or private → its public) key. Read from the
+ * DER SubjectPublicKeyInfo, not a JWK: Node 20's JWK export of a key from generateKeyPairSync can
+ * deadlock the process when a GC runs inside it (gdb: ExportJWKEdKey → GC → ~KeyGenJob locks the
+ * mutex ExportJWK holds), which hung emulator tests and benchmark emulators for good.
+ */
 export function rawPublicKey(key: KeyObject): Buffer {
-  const jwk = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'jwk' });
-  if (typeof jwk.x !== 'string') throw new Error('not an OKP key');
-  return Buffer.from(jwk.x, 'base64url');
+  const der = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' });
+  if (der.length !== OKP_SPKI_HEADER_BYTES + X25519_KEY_BYTES) throw new Error('not an OKP key');
+  return der.subarray(OKP_SPKI_HEADER_BYTES);
 }
 
 export function publicKeyFromRaw(crv: 'X25519' | 'Ed25519', raw: Buffer): KeyObject {

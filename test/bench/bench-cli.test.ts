@@ -12,6 +12,7 @@ import { renderSvg } from './lib/report.js';
 import type { BenchResults } from './lib/results.js';
 
 const RUN = fileURLToPath(new URL('./run.js', import.meta.url));
+const COMPARE = fileURLToPath(new URL('./compare.js', import.meta.url));
 /** The committed results: real data for the renderers, read only. */
 const PUBLISHED = join(ROOT, 'docs/bench/results.json');
 const EXIT_USAGE = 2;
@@ -68,6 +69,50 @@ describe('npm run bench -- --render-only', () => {
     assert.match(
       await readFile(join(out, 'results.md'), 'utf8'),
       /\| Metric \| insecure \| TLS 1\.3 \| ALTS \|/,
+    );
+  });
+});
+
+describe('npm run bench:compare -- --help and bad flags', () => {
+  const compare = (...args: string[]) => run(COMPARE, args);
+  const pointer = "Run 'npm run bench:compare -- --help' for usage.";
+  let empty: string;
+  before(async () => {
+    empty = await mkdtemp(join(tmpdir(), 'bench-compare-'));
+  });
+  after(() => rm(empty, { recursive: true, force: true }));
+
+  it('--help prints the usage and exits 0', async () => {
+    const r = await compare('--help');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Usage: npm run bench:compare -- --against DIR \[options\]/);
+    for (const option of ['--rounds N', '--workloads LIST', '--pin'])
+      assert.ok(r.stdout.includes(option), option);
+  });
+
+  it('names what is wrong in one line, with a pointer to --help, exit 2', async () => {
+    for (const [args, line] of [
+      [[], 'bench:compare: --against DIR is required: the checkout to compare against'],
+      [['--against', ROOT, '--rounds', '0'], "bench:compare: --rounds must be a whole number 1-40, got '0'"],
+      [
+        ['--against', ROOT, '--workloads', 'echo,warp'],
+        "bench:compare: --workloads takes echo,seq,stream,tuned,newch, got 'warp'",
+      ],
+    ] as const) {
+      assert.deepEqual(await compare(...args), {
+        code: EXIT_USAGE,
+        stdout: '',
+        stderr: `${line}\n${pointer}`,
+      });
+    }
+  });
+
+  it('refuses a checkout that is not built, saying how to build it', async () => {
+    const r = await compare('--against', empty);
+    assert.equal(r.code, EXIT_USAGE);
+    assert.equal(
+      r.stderr,
+      `bench:compare: ${empty} has no built benchmark workers: run 'npm ci' there first\n${pointer}`,
     );
   });
 });

@@ -1,14 +1,19 @@
 /** What every benchmark section gets from the orchestrator. */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorker, type Worker } from '@grpc-alts/test-support/processes';
 import { CLIENT_SA, type Mode, type ModeConfig, SERVER_SA, TLS_CIPHER_SUITE } from './services.js';
 
 /** The repository root (test/dist/bench/lib/ → ../../../../). */
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-export const WORKERS = {
-  server: fileURLToPath(new URL('../workers/server.js', import.meta.url)),
-  client: fileURLToPath(new URL('../workers/client.js', import.meta.url)),
-} as const;
+/** The compiled worker scripts of the checkout at `root` (they load that checkout's packages). */
+export function workersIn(root: string): { server: string; client: string } {
+  return {
+    server: join(root, 'test/dist/bench/workers/server.js'),
+    client: join(root, 'test/dist/bench/workers/client.js'),
+  };
+}
+export const WORKERS = workersIn(ROOT);
 export { CLIENT_SA, SERVER_SA };
 
 export interface BenchContext {
@@ -68,9 +73,14 @@ function workerOptions(ctx: BenchContext, mode: Mode, name: string, extraArgv: s
   };
 }
 
-export async function startServer(ctx: BenchContext, mode: Mode, extraArgv: string[] = []): Promise<Worker> {
+export async function startServer(
+  ctx: BenchContext,
+  mode: Mode,
+  extraArgv: string[] = [],
+  workers = WORKERS,
+): Promise<Worker> {
   const name = `server-${mode}`;
-  return startWorker(name, WORKERS.server, {
+  return startWorker(name, workers.server, {
     args: [JSON.stringify(config(ctx, mode, 'server'))],
     ...workerOptions(ctx, mode, name, extraArgv),
   });
@@ -81,9 +91,10 @@ export async function startClient(
   mode: Mode,
   port: number,
   extraArgv: string[] = [],
+  workers = WORKERS,
 ): Promise<Worker> {
   const name = `client-${mode}`;
-  return startWorker(name, WORKERS.client, {
+  return startWorker(name, workers.client, {
     args: [JSON.stringify(config(ctx, mode, 'client')), String(port)],
     ...workerOptions(ctx, mode, name, extraArgv),
   });

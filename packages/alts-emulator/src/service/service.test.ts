@@ -66,6 +66,15 @@ before(async () => {
   ]);
 });
 
+/** Polls `condition` until it holds; fails after 10 s rather than hang the file. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (!condition()) {
+    assert.ok(Date.now() < until, 'the condition did not come true within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function assertSuccess(o: Outcome): void {
   assert.equal(o.stalled, false);
   assert.equal(o.client.failure, undefined, o.client.failure?.details);
@@ -386,6 +395,33 @@ describe('stream lifecycle', () => {
     const final = await s.status;
     assert.equal(final.code, status.DEADLINE_EXCEEDED);
     assert.equal(s.unsolicited, 0, 'no response without a request');
+  });
+
+  test('a stream a client opened ahead and dropped unused ends quietly: no handshake is logged', async () => {
+    const { dir, cleanup } = await tempStateDir();
+    cleanups.push(cleanup);
+    const lines: string[] = [];
+    const e = await startEmulator({ serviceAccount: SERVER, stateDir: dir, logger: (l) => lines.push(l) });
+    const client = connect(e.address);
+    cleanups.push(
+      () => client.close(),
+      () => e.stop(),
+    );
+    const cancelled = new RawHandshakerStream(client);
+    const halfClosed = new RawHandshakerStream(client);
+    cancelled.cancel();
+    halfClosed.end();
+    assert.equal((await cancelled.status).code, status.CANCELLED);
+    assert.equal((await halfClosed.status).code, status.OK);
+    // A stream that did make a request is still logged when it is abandoned.
+    const used = new RawHandshakerStream(client);
+    await used.send(clientStart());
+    used.cancel();
+    await used.status;
+    await waitFor(() => lines.some((l) => l.includes('handshake #')));
+    const handshakes = lines.filter((l) => l.includes('handshake #'));
+    assert.equal(handshakes.length, 1, handshakes.join('\n'));
+    assert.match(handshakes[0] as string, /role=client .* failed code=CANCELLED/);
   });
 
   test('a client that half-closes mid-handshake gets CANCELLED', async () => {

@@ -35,6 +35,8 @@ class HandshakeStream {
   #closed = false;
   #queue: Promise<void> = Promise.resolve();
   #idleTimer: NodeJS.Timeout | undefined;
+  /** Set by the first request: before it, the stream is one a client opened ahead of its handshake. */
+  #asked = false;
 
   constructor(config: ServiceConfig, id: number, call: ServerDuplexStream<HandshakerReq, HandshakerResp>) {
     this.#config = config;
@@ -43,6 +45,7 @@ class HandshakeStream {
     this.#exchange = new Exchange(config);
     // Requests are handled one at a time, in order, even though policy checks are async.
     call.on('data', (req: HandshakerReq) => {
+      this.#asked = true;
       this.#queue = this.#queue.then(() => this.#handle(req));
     });
     call.on('end', () => {
@@ -54,6 +57,13 @@ class HandshakeStream {
 
   #halfClosed(): void {
     if (this.#isClosed()) return;
+    if (!this.#asked) {
+      // A stream a client opened ahead and then did not need (its TCP connect failed): no
+      // handshake began, so there is no outcome to log.
+      this.#close();
+      this.#call.end();
+      return;
+    }
     this.#fail(
       new HandshakeError(status.CANCELLED, 'the client closed the stream before the handshake finished'),
       false,
@@ -63,6 +73,7 @@ class HandshakeStream {
   #cancelled(): void {
     if (this.#isClosed()) return;
     this.#close();
+    if (!this.#asked) return;
     this.#logOutcome('abandoned (stream cancelled by the client)');
   }
 

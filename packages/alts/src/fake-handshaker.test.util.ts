@@ -34,9 +34,10 @@ export interface FakeHandshakerOptions {
 export interface FakeHandshaker {
   address: string;
   requests: HandshakerReq[];
-  /** Streams open now, and the most that were ever open at once. */
+  /** Streams open now, the most that were ever open at once, and all ever opened. */
   open: number;
   maxOpen: number;
+  streams: number;
   stop(): Promise<void>;
 }
 
@@ -53,6 +54,7 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
     requests: [],
     open: 0,
     maxOpen: 0,
+    streams: 0,
     stop: () =>
       new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
   };
@@ -70,6 +72,7 @@ export async function startFakeHandshaker(options: FakeHandshakerOptions = {}): 
   const impl: HandshakerServiceServer = {
     doHandshake(call: ServerDuplexStream<HandshakerReq, HandshakerResp>) {
       state.open++;
+      state.streams++;
       state.maxOpen = Math.max(state.maxOpen, state.open);
       let closed = false;
       const close = () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect as connectSocket, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -17,7 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
 import { type FakeHandshaker, startFakeHandshaker } from '../fake-handshaker.test.util.js';
-import { openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
+import { MAX_OPENED_AHEAD_MS, openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
 import { setProductNameReaderForTesting } from '../handshake/platform.js';
 import {
   type AltsPeerContext,
@@ -120,6 +120,15 @@ function unary(
       e ? reject(e) : resolve(r as Buffer),
     ),
   );
+}
+
+/** Polls `condition` until it holds; fails after 10 s rather than hang the file. */
+async function waitFor(condition: () => boolean, state: () => string = () => ''): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (!condition()) {
+    assert.ok(Date.now() < until, `the condition did not come true within 10 s ${state()}`);
+    await sleep(10);
+  }
 }
 
 async function callError(promise: Promise<unknown>): Promise<ServiceError> {
@@ -494,6 +503,71 @@ describe('ALTS for grpc-js', () => {
     );
     const server = createAltsServer({ handshakerServiceAddress: 'h:1' });
     return assert.rejects(server.listen('nonsense'), (e) => AltsError.is(e) && e.code === 'INVALID_ARGUMENT');
+  });
+
+  describe('the DoHandshake stream opened while TCP connects', () => {
+    // A handshaker of its own, so that no other test's streams move the counts.
+    let own: FakeHandshaker;
+    before(async () => {
+      own = await startFakeHandshaker({ clientIdentity: CLIENT_SA, serverIdentity: SERVER_SA });
+    });
+    after(() => own.stop());
+
+    const connectorFor = (port: number) =>
+      createAltsChannelCredentials({
+        handshakerServiceAddress: own.address,
+        targetServiceAccounts: [SERVER_SA],
+      })._createSecureConnector({ path: `127.0.0.1:${port}` }, {});
+    const startOwnServer = () => startServer(0, { handshakerServiceAddress: own.address });
+
+    async function connectTcp(port: number): Promise<Socket> {
+      const socket = connectSocket(port, '127.0.0.1');
+      await once(socket, 'connect');
+      return socket;
+    }
+
+    it('a new attempt or destroy() closes one left unused', async () => {
+      // First in this block: nothing else has used this handshaker, so the counts are absolute.
+      const connector = connectorFor(1);
+      await connector.waitForReady();
+      await waitFor(() => own.streams === 1);
+      await connector.waitForReady();
+      await waitFor(
+        () => own.streams === 2 && own.open === 1,
+        () => `streams ${own.streams} open ${own.open}`,
+      );
+      connector.destroy();
+      await waitFor(() => own.open === 0);
+      await connector.waitForReady();
+      await sleep(100);
+      assert.equal(own.streams, 2, 'a destroyed connector opens nothing');
+    });
+
+    it('opens before the TCP connection, and the handshake uses it', async () => {
+      const { port } = await startOwnServer();
+      const connector = connectorFor(port);
+      const before = own.streams;
+      await connector.waitForReady();
+      await waitFor(() => own.streams === before + 1);
+      const { socket } = await connector.connect(await connectTcp(port));
+      // The client's stream opened ahead and the server's: the client opened no second one.
+      assert.equal(own.streams, before + 2);
+      socket.destroy();
+      connector.destroy();
+    });
+
+    it('is dropped when it waited too long, and the handshake opens a fresh one', async () => {
+      const { port } = await startOwnServer();
+      const connector = connectorFor(port);
+      const before = own.streams;
+      await connector.waitForReady();
+      await sleep(MAX_OPENED_AHEAD_MS + 200);
+      const { socket } = await connector.connect(await connectTcp(port));
+      assert.equal(own.streams, before + 3);
+      socket.destroy();
+      connector.destroy();
+      await waitFor(() => own.open === 0);
+    });
   });
 
   it('leaves no handles, handshaker channels or servers behind', async () => {

@@ -47,13 +47,6 @@ const INCOMPLETE_RETRY_MS = 10;
 /** How long a failed handshake waits for its alert out_frames to flush before the socket is destroyed. */
 const ALERT_FLUSH_MS = 1_000;
 
-/**
- * The DoHandshake call's deadline trails the handshake's own by this much: it is only a backstop
- * for a stream we fail to cancel. Two timers of equal delay fire in no guaranteed order, and the
- * handshake's timer must decide, so the caller sees HANDSHAKE_TIMEOUT and not grpc-js's deadline.
- */
-const HANDSHAKER_CALL_GRACE_MS = 1_000;
-
 export interface HandshakeParams {
   side: Side;
   client: HandshakerServiceClient;
@@ -75,6 +68,11 @@ export interface HandshakeParams {
   source?: string;
   /** Aborts the handshake (channel closed, server shut down). */
   signal?: AbortSignal;
+  /**
+   * Client only: a DoHandshake stream opened while TCP connected, so that its set-up overlapped the
+   * TCP handshake. Used while {@link HandshakerStream.fresh}, else closed and a new one opened.
+   */
+  openedStream?: HandshakerStream | undefined;
 }
 
 export interface HandshakeOutcome extends ValidatedResult {
@@ -221,6 +219,8 @@ class Handshake {
       clearTimeout(this.#timer);
       this.#p.signal?.removeEventListener('abort', this.#onCancel);
       this.#stream?.close({ cancel: false });
+      // Unused (the handshake ended before its first request): nothing was asked of it.
+      this.#p.openedStream?.close({ cancel: true });
       this.#slot?.release();
     }
   }
@@ -268,6 +268,21 @@ class Handshake {
     return this.#roundTrip(nextRequest(sent, performance.now() - this.#lastWrite), sent);
   }
 
+  /** The stream opened ahead for this handshake if it is still fresh, else a new one. */
+  #openStream(): HandshakerStream {
+    const ahead = this.#p.openedStream;
+    const stream =
+      ahead?.fresh === true
+        ? ahead
+        : new HandshakerStream(this.#p.client, this.#p.timeoutMs, this.#p.handshakerAddress);
+    if (ahead !== undefined && ahead !== stream) ahead.close({ cancel: true });
+    stream.watch((error) => {
+      // With no request outstanding a dead handshaker would go unnoticed until the peer spoke.
+      if (this.#waitingForPeer) this.#abort(error, false);
+    });
+    return stream;
+  }
+
   /** One request and its response under a slot: validated, and its out_frames written to the peer. */
   async #roundTrip(request: HandshakerReq, sent: Buffer): Promise<Step> {
     await this.#acquireSlot();
@@ -278,15 +293,7 @@ class Handshake {
           '(messages in too many pieces)',
       );
     }
-    this.#stream ??= new HandshakerStream(
-      this.#p.client,
-      new Date(Date.now() + this.#p.timeoutMs + HANDSHAKER_CALL_GRACE_MS),
-      this.#p.handshakerAddress,
-      (error) => {
-        // With no request outstanding a dead handshaker would go unnoticed until the peer spoke.
-        if (this.#waitingForPeer) this.#abort(error, false);
-      },
-    );
+    this.#stream ??= this.#openStream();
     const resp = await this.#stream.send(request);
     this.#throwIfAborted();
     if (resp.bytesConsumed > sent.length) {

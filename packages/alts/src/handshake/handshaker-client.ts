@@ -104,28 +104,36 @@ function withoutConnectionReport(text: string): string {
 }
 
 /**
+ * The DoHandshake call's deadline trails the handshake's own by this much: it is only a backstop
+ * for a stream we fail to cancel. Two timers of equal delay fire in no guaranteed order, and the
+ * handshake's timer must decide, so the caller sees HANDSHAKE_TIMEOUT and not grpc-js's deadline.
+ */
+const HANDSHAKER_CALL_GRACE_MS = 1_000;
+
+/**
+ * Oldest a stream opened ahead of its handshake may be and still serve it: its deadline was set
+ * when it opened, and must stay behind the handshake's, which starts later (see above).
+ */
+export const MAX_OPENED_AHEAD_MS = HANDSHAKER_CALL_GRACE_MS / 2;
+
+/**
  * One DoHandshake stream driven in strict request/response lock-step, as all three reference
  * libraries do: every request waits for exactly one response.
  */
 export class HandshakerStream {
   readonly #call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
+  readonly #openedAt = performance.now();
   #pending: { resolve: (r: HandshakerResp) => void; reject: (e: AltsError) => void } | undefined;
   #failure: AltsError | undefined;
   #closed = false;
-  readonly #onFailure: ((error: AltsError) => void) | undefined;
+  #onFailure: ((error: AltsError) => void) | undefined;
+  #used = false;
 
-  /**
-   * `onFailure` hears the first failure of the stream (error, early end, unrequested response)
-   * even when no request is outstanding, so a handshake waiting for its peer can stop at once.
-   */
-  constructor(
-    client: HandshakerServiceClient,
-    deadline: Date,
-    address: string,
-    onFailure?: (error: AltsError) => void,
-  ) {
-    this.#onFailure = onFailure;
-    this.#call = client.doHandshake({ deadline });
+  /** Opens the call for a handshake of `timeoutMs` starting now (the deadline adds a grace). */
+  constructor(client: HandshakerServiceClient, timeoutMs: number, address: string) {
+    this.#call = client.doHandshake({
+      deadline: new Date(Date.now() + timeoutMs + HANDSHAKER_CALL_GRACE_MS),
+    });
     this.#call.on('data', (resp: HandshakerResp) => {
       const pending = this.#pending;
       this.#pending = undefined;
@@ -154,8 +162,30 @@ export class HandshakerStream {
     });
   }
 
+  /**
+   * Whether a handshake starting now may take this stream: unused, not closed or failed, and
+   * opened at most {@link MAX_OPENED_AHEAD_MS} ago.
+   */
+  get fresh(): boolean {
+    return (
+      !this.#used &&
+      !this.#closed &&
+      this.#failure === undefined &&
+      performance.now() - this.#openedAt <= MAX_OPENED_AHEAD_MS
+    );
+  }
+
+  /**
+   * `listener` hears the first failure of the stream (error, early end, unrequested response) from
+   * now on, even when no request is outstanding, so a handshake waiting for its peer can stop at once.
+   */
+  watch(listener: (error: AltsError) => void): void {
+    this.#onFailure = listener;
+  }
+
   /** Sends one request and resolves with its response. */
   send(request: HandshakerReq): Promise<HandshakerResp> {
+    this.#used = true;
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new AltsError('CANCELLED', 'the handshaker stream is closed'));
     if (this.#pending) throw new Error('HandshakerStream.send called while a request is outstanding');
@@ -178,7 +208,8 @@ export class HandshakerStream {
     this.#pending?.reject(new AltsError('CANCELLED', 'the handshaker stream was closed'));
     this.#pending = undefined;
     this.#call.end();
-    if (options.cancel) this.#call.cancel();
+    // A failed call is over: resetting it could only reach a stream the service already ended.
+    if (options.cancel && this.#failure === undefined) this.#call.cancel();
   }
 
   #fail(error: AltsError): void {

@@ -1,7 +1,12 @@
 import type { Socket } from 'node:net';
 import { CallCredentials, ChannelCredentials, type ChannelOptions, experimental } from '@grpc/grpc-js';
 import { AltsError } from '../errors.js';
-import { acquireHandshakerChannel, HandshakerStream } from '../handshake/handshaker-client.js';
+import type { OpenedAhead } from '../handshake/driver.js';
+import {
+  acquireHandshakerChannel,
+  HandshakerStream,
+  MAX_OPENED_AHEAD_MS,
+} from '../handshake/handshaker-client.js';
 import { handshakeLimiter } from '../handshake/limiter.js';
 import { secureConnection } from '../secure-connection.js';
 import { type AltsChannelCredentialsOptions, type ResolvedCommon, resolveClientOptions } from './options.js';
@@ -58,25 +63,37 @@ class AltsChannelCredentials extends ChannelCredentials {
     const lifetime = new AbortController();
     let destroyed = false;
     let connecting = 0;
-    let openedAhead: HandshakerStream | undefined;
+    const limiter = handshakeLimiter('client', common.maxConcurrentHandshakes);
+    // The stream opened for the next connection attempt, with the slot it holds, until connect()
+    // takes both or the timer gives them back.
+    let ahead: (OpenedAhead & { timer: NodeJS.Timeout }) | undefined;
+    const dropAhead = () => {
+      if (ahead === undefined) return;
+      clearTimeout(ahead.timer);
+      ahead.stream.close({ cancel: true });
+      ahead.slot.release();
+      ahead = undefined;
+    };
     const calls = callCredentials ?? CallCredentials.createEmpty();
     return {
       async connect(socket: Socket): Promise<experimental.SecureConnectResult> {
-        const openedStream = openedAhead;
-        openedAhead = undefined;
+        const taken = ahead;
+        if (taken !== undefined) clearTimeout(taken.timer);
+        ahead = undefined;
+        const openedAhead = taken && { stream: taken.stream, slot: taken.slot };
         if (destroyed) throw new AltsError('CANCELLED', 'the ALTS channel was closed');
         connecting++;
         const { stream, context } = await secureConnection(socket, {
           side: 'client',
           client: handshaker.client,
           handshakerAddress: common.handshaker.address,
-          limiter: handshakeLimiter('client', common.maxConcurrentHandshakes),
+          limiter,
           timeoutMs: common.timeoutMs,
           maxFrameSize: common.maxFrameSize,
           targetServiceAccounts: targets,
           targetName: String(authority),
           signal: lifetime.signal,
-          openedStream,
+          openedAhead,
         }).finally(() => connecting--);
         try {
           onHandshake?.(context, target);
@@ -87,22 +104,26 @@ class AltsChannelCredentials extends ChannelCredentials {
         return { socket: stream as unknown as Socket, secure: true };
       },
       // grpc-js calls this right before it opens each TCP connection: the DoHandshake stream opened
-      // here sets up while TCP connects, which took about 0.9 ms off the first handshaker round
-      // trip on loopback (docs/performance.md, New channels). One that connect() does not take in
-      // time (a failed or slow connect) is closed by the next attempt or by destroy().
+      // here sets up while TCP connects, which took about 0.6 ms off the first handshaker round
+      // trip on loopback (docs/performance.md, New channels). Only with a free handshake slot,
+      // which the stream then holds, so that no more streams are open at the handshaker than the
+      // limit allows; both go back if connect() does not take them within MAX_OPENED_AHEAD_MS.
       waitForReady: () => {
-        openedAhead?.close({ cancel: true });
-        openedAhead = destroyed
-          ? undefined
-          : new HandshakerStream(handshaker.client, common.timeoutMs, common.handshaker.address);
+        dropAhead();
+        const slot = destroyed ? undefined : limiter.tryAcquire();
+        if (slot !== undefined) {
+          const stream = new HandshakerStream(handshaker.client, common.timeoutMs, common.handshaker.address);
+          const timer = setTimeout(dropAhead, MAX_OPENED_AHEAD_MS);
+          timer.unref();
+          ahead = { stream, slot, timer };
+        }
         return Promise.resolve();
       },
       getCallCredentials: () => calls,
       destroy() {
         if (destroyed) return;
         destroyed = true;
-        openedAhead?.close({ cancel: true });
-        openedAhead = undefined;
+        dropAhead();
         // Only a handshake in flight listens; an error built for nobody costs a stack capture.
         if (connecting > 0) lifetime.abort(new AltsError('CANCELLED', 'the ALTS channel was closed'));
         handshaker.release();

@@ -18,6 +18,7 @@ import {
 import { AltsError } from '../errors.js';
 import { type FakeHandshaker, startFakeHandshaker } from '../fake-handshaker.test.util.js';
 import { MAX_OPENED_AHEAD_MS, openHandshakerChannelsForTesting } from '../handshake/handshaker-client.js';
+import { handshakeLimiter } from '../handshake/limiter.js';
 import { setProductNameReaderForTesting } from '../handshake/platform.js';
 import {
   type AltsPeerContext,
@@ -28,6 +29,7 @@ import {
   createAltsServer,
   getAltsContext,
 } from '../index.js';
+import { DEFAULT_MAX_CONCURRENT_HANDSHAKES } from './options.js';
 
 const CLIENT_SA = 'frontend@hospital.iam.gserviceaccount.com';
 const SERVER_SA = 'backend@hospital.iam.gserviceaccount.com';
@@ -541,6 +543,28 @@ describe('ALTS for grpc-js', () => {
       await connector.waitForReady();
       await sleep(100);
       assert.equal(own.streams, 2, 'a destroyed connector opens nothing');
+    });
+
+    it('takes a free handshake slot or opens nothing, and gives the slot back when dropped', async () => {
+      const limiter = handshakeLimiter('client', DEFAULT_MAX_CONCURRENT_HANDSHAKES);
+      const held = Array.from({ length: limiter.limit - limiter.active }, () => limiter.tryAcquire());
+      const connector = connectorFor(1);
+      const before = own.streams;
+      try {
+        await connector.waitForReady();
+        await sleep(100);
+        assert.equal(own.streams, before, 'no slot, no stream opened ahead');
+      } finally {
+        for (const slot of held) slot?.release();
+      }
+      const active = limiter.active;
+      await connector.waitForReady();
+      assert.equal(limiter.active, active + 1, 'the stream opened ahead holds a slot');
+      await waitFor(() => own.streams === before + 1);
+      await sleep(MAX_OPENED_AHEAD_MS + 200);
+      assert.equal(limiter.active, active, 'unused past its time: slot given back');
+      await waitFor(() => own.open === 0);
+      connector.destroy();
     });
 
     it('opens before the TCP connection, and the handshake uses it', async () => {

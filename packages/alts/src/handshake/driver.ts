@@ -70,9 +70,16 @@ export interface HandshakeParams {
   signal?: AbortSignal;
   /**
    * Client only: a DoHandshake stream opened while TCP connected, so that its set-up overlapped the
-   * TCP handshake. Used while {@link HandshakerStream.fresh}, else closed and a new one opened.
+   * TCP handshake, and the limiter slot taken for it. The handshake owns both: the slot is its
+   * own, and the stream is used while {@link HandshakerStream.fresh}, else closed for a new one.
    */
-  openedStream?: HandshakerStream | undefined;
+  openedAhead?: OpenedAhead | undefined;
+}
+
+/** A DoHandshake stream opened ahead of its handshake and the slot it holds. */
+export interface OpenedAhead {
+  readonly stream: HandshakerStream;
+  readonly slot: Slot;
 }
 
 export interface HandshakeOutcome extends ValidatedResult {
@@ -171,6 +178,7 @@ class Handshake {
   #peerSpeaksAlts = false;
 
   constructor(socket: Socket, p: HandshakeParams) {
+    this.#slot = p.openedAhead?.slot;
     socket.on('error', ignoreHandledError);
     this.#socket = socket;
     this.#p = p;
@@ -220,7 +228,7 @@ class Handshake {
       this.#p.signal?.removeEventListener('abort', this.#onCancel);
       this.#stream?.close({ cancel: false });
       // Unused (the handshake ended before its first request): nothing was asked of it.
-      this.#p.openedStream?.close({ cancel: true });
+      this.#p.openedAhead?.stream.close({ cancel: true });
       this.#slot?.release();
     }
   }
@@ -270,7 +278,7 @@ class Handshake {
 
   /** The stream opened ahead for this handshake if it is still fresh, else a new one. */
   #openStream(): HandshakerStream {
-    const ahead = this.#p.openedStream;
+    const ahead = this.#p.openedAhead?.stream;
     const stream =
       ahead?.fresh === true
         ? ahead

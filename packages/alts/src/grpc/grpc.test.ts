@@ -29,6 +29,7 @@ import {
   createAltsServer,
   getAltsContext,
 } from '../index.js';
+import { OPEN_AHEAD_MAX_BUSY } from './channel-credentials.js';
 import { DEFAULT_MAX_CONCURRENT_HANDSHAKES } from './options.js';
 
 const CLIENT_SA = 'frontend@hospital.iam.gserviceaccount.com';
@@ -545,15 +546,16 @@ describe('ALTS for grpc-js', () => {
       assert.equal(own.streams, 2, 'a destroyed connector opens nothing');
     });
 
-    it('takes a free handshake slot or opens nothing, and gives the slot back when dropped', async () => {
+    it('takes a free handshake slot, opens nothing when a quarter are busy, gives the slot back', async () => {
       const limiter = handshakeLimiter('client', DEFAULT_MAX_CONCURRENT_HANDSHAKES);
-      const held = Array.from({ length: limiter.limit - limiter.active }, () => limiter.tryAcquire());
+      const busy = Math.ceil(limiter.limit * OPEN_AHEAD_MAX_BUSY) - limiter.active;
+      const held = Array.from({ length: busy }, () => limiter.tryAcquire());
       const connector = connectorFor(1);
       const before = own.streams;
       try {
         await connector.waitForReady();
         await sleep(100);
-        assert.equal(own.streams, before, 'no slot, no stream opened ahead');
+        assert.equal(own.streams, before, 'handshakes queueing: no stream opened ahead');
       } finally {
         for (const slot of held) slot?.release();
       }

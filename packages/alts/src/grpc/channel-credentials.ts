@@ -84,10 +84,9 @@ class AltsChannelCredentials extends ChannelCredentials {
     const calls = callCredentials ?? CallCredentials.createEmpty();
     return {
       async connect(socket: Socket): Promise<experimental.SecureConnectResult> {
-        const taken = ahead;
-        if (taken !== undefined) clearTimeout(taken.timer);
+        const openedAhead = ahead;
+        if (openedAhead !== undefined) clearTimeout(openedAhead.timer);
         ahead = undefined;
-        const openedAhead = taken && { stream: taken.stream, slot: taken.slot };
         if (destroyed) throw new AltsError('CANCELLED', 'the ALTS channel was closed');
         connecting++;
         const { stream, context } = await secureConnection(socket, {

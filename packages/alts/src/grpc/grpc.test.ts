@@ -570,29 +570,33 @@ describe('ALTS for grpc-js', () => {
       }
     });
 
-    it('opens before the TCP connection, and the handshake uses it', async () => {
+    /**
+     * One handshake through a connector of its own, `pause` running between waitForReady and the
+     * TCP connect; returns how many streams the handshaker saw opened, the server's included.
+     */
+    async function streamsForOneHandshake(pause: (before: number) => Promise<void>): Promise<number> {
       const { port } = await startOwnServer();
       const connector = connectorFor(port);
       const before = own.streams;
-      await connector.waitForReady();
-      await waitFor(() => own.streams === before + 1);
-      const { socket } = await connector.connect(await connectTcp(port));
+      try {
+        await connector.waitForReady();
+        await pause(before);
+        const { socket } = await connector.connect(await connectTcp(port));
+        socket.destroy();
+        return own.streams - before;
+      } finally {
+        connector.destroy();
+      }
+    }
+
+    it('opens before the TCP connection, and the handshake uses it', async () => {
+      const opened = await streamsForOneHandshake((before) => waitFor(() => own.streams === before + 1));
       // The client's stream opened ahead and the server's: the client opened no second one.
-      assert.equal(own.streams, before + 2);
-      socket.destroy();
-      connector.destroy();
+      assert.equal(opened, 2);
     });
 
     it('is dropped when it waited too long, and the handshake opens a fresh one', async () => {
-      const { port } = await startOwnServer();
-      const connector = connectorFor(port);
-      const before = own.streams;
-      await connector.waitForReady();
-      await sleep(MAX_OPENED_AHEAD_MS + 200);
-      const { socket } = await connector.connect(await connectTcp(port));
-      assert.equal(own.streams, before + 3);
-      socket.destroy();
-      connector.destroy();
+      assert.equal(await streamsForOneHandshake(() => sleep(MAX_OPENED_AHEAD_MS + 200)), 3);
       await waitFor(() => own.open === 0);
     });
   });

@@ -71,7 +71,8 @@ export interface HandshakeParams {
   /**
    * Client only: a DoHandshake stream opened while TCP connected, so that its set-up overlapped the
    * TCP handshake, and the limiter slot taken for it. The handshake owns both: the slot is its
-   * own, and the stream is used while {@link HandshakerStream.fresh}, else closed for a new one.
+   * own, and the stream is used unless it failed meanwhile. The caller hands them over within
+   * MAX_OPENED_AHEAD_MS of opening the stream, so that its deadline trails the handshake's.
    */
   openedAhead?: OpenedAhead | undefined;
 }
@@ -227,7 +228,8 @@ class Handshake {
       clearTimeout(this.#timer);
       this.#p.signal?.removeEventListener('abort', this.#onCancel);
       this.#stream?.close({ cancel: false });
-      // Unused (the handshake ended before its first request): nothing was asked of it.
+      // Left unused (the handshake ended before asking, or the stream had failed); the one in use
+      // was closed just above.
       this.#p.openedAhead?.stream.close({ cancel: true });
       this.#slot?.release();
     }
@@ -276,14 +278,13 @@ class Handshake {
     return this.#roundTrip(nextRequest(sent, performance.now() - this.#lastWrite), sent);
   }
 
-  /** The stream opened ahead for this handshake if it is still fresh, else a new one. */
+  /** The stream opened ahead for this handshake unless it failed meanwhile, else a new one. */
   #openStream(): HandshakerStream {
     const ahead = this.#p.openedAhead?.stream;
     const stream =
-      ahead?.fresh === true
+      ahead !== undefined && !ahead.failed
         ? ahead
         : new HandshakerStream(this.#p.client, this.#p.timeoutMs, this.#p.handshakerAddress);
-    if (ahead !== undefined && ahead !== stream) ahead.close({ cancel: true });
     stream.watch((error) => {
       // With no request outstanding a dead handshaker would go unnoticed until the peer spoke.
       if (this.#waitingForPeer) this.#abort(error, false);

@@ -111,8 +111,8 @@ function withoutConnectionReport(text: string): string {
 const HANDSHAKER_CALL_GRACE_MS = 1_000;
 
 /**
- * Oldest a stream opened ahead of its handshake may be and still serve it: its deadline was set
- * when it opened, and must stay behind the handshake's, which starts later (see above).
+ * Longest a stream opened ahead of its handshake may wait for it: its deadline was set when it
+ * opened, and must stay behind the handshake's, which starts later (see above).
  */
 export const MAX_OPENED_AHEAD_MS = HANDSHAKER_CALL_GRACE_MS / 2;
 
@@ -122,12 +122,10 @@ export const MAX_OPENED_AHEAD_MS = HANDSHAKER_CALL_GRACE_MS / 2;
  */
 export class HandshakerStream {
   readonly #call: ClientDuplexStream<HandshakerReq, HandshakerResp>;
-  readonly #openedAt = performance.now();
   #pending: { resolve: (r: HandshakerResp) => void; reject: (e: AltsError) => void } | undefined;
   #failure: AltsError | undefined;
   #closed = false;
   #onFailure: ((error: AltsError) => void) | undefined;
-  #used = false;
 
   /** Opens the call for a handshake of `timeoutMs` starting now (the deadline adds a grace). */
   constructor(client: HandshakerServiceClient, timeoutMs: number, address: string) {
@@ -162,17 +160,9 @@ export class HandshakerStream {
     });
   }
 
-  /**
-   * Whether a handshake starting now may take this stream: unused, not closed or failed, and
-   * opened at most {@link MAX_OPENED_AHEAD_MS} ago.
-   */
-  get fresh(): boolean {
-    return (
-      !this.#used &&
-      !this.#closed &&
-      this.#failure === undefined &&
-      performance.now() - this.#openedAt <= MAX_OPENED_AHEAD_MS
-    );
+  /** The stream failed (error, early end, unrequested response): a new handshake needs another. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
   }
 
   /**
@@ -185,7 +175,6 @@ export class HandshakerStream {
 
   /** Sends one request and resolves with its response. */
   send(request: HandshakerReq): Promise<HandshakerResp> {
-    this.#used = true;
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new AltsError('CANCELLED', 'the handshaker stream is closed'));
     if (this.#pending) throw new Error('HandshakerStream.send called while a request is outstanding');

@@ -107,6 +107,15 @@ describe('npm run bench:compare -- --help and bad flags', () => {
     }
   });
 
+  it('refuses a directory that does not exist', async () => {
+    const missing = join(empty, 'missing');
+    assert.deepEqual(await compare('--against', missing), {
+      code: EXIT_USAGE,
+      stdout: '',
+      stderr: `bench:compare: --against: ${missing} does not exist\n${pointer}`,
+    });
+  });
+
   it('refuses a checkout that is not built, saying how to build it', async () => {
     const r = await compare('--against', empty);
     assert.equal(r.code, EXIT_USAGE);

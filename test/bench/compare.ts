@@ -84,6 +84,7 @@ if (opts.help) {
 if (opts.against === undefined) usageError('--against DIR is required: the checkout to compare against');
 const against = resolve(opts.against);
 const workersA = workersIn(against);
+if (!existsSync(against)) usageError(`--against: ${against} does not exist`);
 if (!existsSync(workersA.server) || !existsSync(workersA.client)) {
   usageError(`${against} has no built benchmark workers: run 'npm ci' there first`);
 }
